@@ -1,0 +1,84 @@
+"""Bearer-token authentication for every route but the few marked ``public``.
+
+Only SHA-256 digests of the tokens are kept, and a presented token is compared against
+every known digest in constant time, so neither timing nor a memory dump reveals a token.
+"""
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Callable
+
+from flask import Flask, current_app, g, request
+
+from app.errors import APIError
+
+CHANNEL = "channel"
+OPERATOR = "operator"
+DIGEST_PREFIX = "sha256:"
+
+
+@dataclass(frozen=True)
+class Principal:
+    role: str
+    id: str  # a short digest prefix: names the token in the registry without revealing it
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == OPERATOR
+
+
+def digest(entry: str) -> bytes:
+    """The SHA-256 digest of a configured token, or the digest it already is."""
+    if entry.startswith(DIGEST_PREFIX):
+        return bytes.fromhex(entry[len(DIGEST_PREFIX):])
+    return hashlib.sha256(entry.encode()).digest()
+
+
+def known_digests(channel_tokens, operator_tokens) -> tuple[tuple[bytes, str], ...]:
+    """Every accepted token digest with its role."""
+    return tuple([(digest(t), CHANNEL) for t in channel_tokens]
+                 + [(digest(t), OPERATOR) for t in operator_tokens])
+
+
+def authenticate(header: str, known: tuple[tuple[bytes, str], ...]) -> Principal | None:
+    """The principal behind an ``Authorization`` header, or None."""
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    presented = hashlib.sha256(token.strip().encode()).digest()
+    role = None
+    for candidate, candidate_role in known:  # no early exit: constant time over the list
+        if hmac.compare_digest(candidate, presented):
+            role = candidate_role
+    return Principal(role, presented.hex()[:16]) if role else None
+
+
+def public(view: Callable) -> Callable:
+    """Mark a view as reachable without a token."""
+    view.auth_public = True
+    return view
+
+
+def require_operator() -> None:
+    """Refuse a channel token on an operator route."""
+    if not g.principal.is_operator:
+        raise APIError("FORBIDDEN", "This route needs an operator token.")
+
+
+def _check_token() -> None:
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is not None and getattr(view, "auth_public", False):
+        return
+    principal = authenticate(request.headers.get("Authorization", ""),
+                             current_app.extensions["auth_digests"])
+    if principal is None:
+        raise APIError("UNAUTHORIZED", "A valid bearer token is required.",
+                       headers={"WWW-Authenticate": 'Bearer realm="sentiment-platform"'})
+    g.principal = principal
+
+
+def init_app(app: Flask) -> None:
+    """Load the token digests and check a token before every request."""
+    app.extensions["auth_digests"] = known_digests(app.config["API_TOKENS"],
+                                                   app.config["OPERATOR_TOKENS"])
+    app.before_request(_check_token)

@@ -1,0 +1,20 @@
+"""Human-readable forms of measured numbers, as the seed writes them ("1.5s", "2h 30m")."""
+from datetime import datetime, timezone
+
+
+def duration(seconds: float) -> str:
+    """``0.00041s``, ``1.5s``, ``5m 10s``, ``2h 30m``: three significant digits below a minute."""
+    if seconds < 60:
+        return f"{seconds:.3g}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs}s" if secs else f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+
+
+def timestamp(epoch: str | float | None) -> str | None:
+    """An ISO 8601 UTC time from seconds since the epoch."""
+    if epoch in (None, ""):
+        return None
+    return datetime.fromtimestamp(float(epoch), tz=timezone.utc).isoformat(timespec="milliseconds")

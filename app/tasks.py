@@ -1,0 +1,75 @@
+"""Task routes: submit a message for analysis and read its state."""
+import json
+
+from flask import Blueprint, current_app, g, url_for
+
+from app import formatting
+from app.errors import APIError
+from app.extensions import registry
+from app.validation import load
+from tasks.submission import submit
+
+bp = Blueprint("tasks", __name__)
+
+
+@bp.post("/task")
+def submit_task():
+    """Accept one message for analysis.
+
+    Request: ``{"type": "sentiment_analysis", "data": {"text": "...", "channel": "chat",
+    "customer_id": "CUST123", "priority": "high", "timeout": 30}}``
+
+    Response 202: ``{"task_id": "task_...", "status": "accepted", "queue_position": 1,
+    "estimated_process_time": "0.0021s", "estimated_process_time_ms": 2.1}``
+    """
+    body = load(current_app.extensions["submission_schema"])
+    task_id, acceptance = submit(registry(), body["type"], body["data"], g.principal.id)
+    estimate = acceptance.estimated_seconds()
+    answer = {
+        "task_id": task_id,
+        "status": "accepted",
+        "queue_position": acceptance.position,
+        "estimated_process_time": None if estimate is None else formatting.duration(estimate),
+        "estimated_process_time_ms": None if estimate is None else round(estimate * 1000, 3),
+    }
+    return answer, 202, {"Location": url_for("tasks.get_task", task_id=task_id)}
+
+
+@bp.get("/task/<task_id>")
+def get_task(task_id: str):
+    """The state of one task, and its result once completed.
+
+    Response 200: ``{"task_id": "task_...", "status": "completed", "channel": "chat",
+    "priority": "high", "customer_id": "CUST123", "result": {"sentiment": "positive",
+    "confidence": 0.87, "scores": {"neg": 0.0, "neu": 0.3, "pos": 0.7, "compound": 0.88},
+    "processing_time": "0.00021s", "processing_time_ms": 0.21, ...}}``
+    """
+    task = registry().get(task_id)
+    if task is None or not (g.principal.is_operator or task.get("owner") == g.principal.id):
+        raise APIError("TASK_NOT_FOUND", "Task ID doesn't exist.", {"task_id": task_id})
+    return present(task_id, task)
+
+
+def present(task_id: str, task: dict) -> dict:
+    """A registry hash as the API shows it."""
+    echo = {"channel": task.get("channel"), "customer_id": task.get("customer_id"),
+            "priority": task.get("priority")}
+    answer = {
+        "task_id": task_id,
+        "status": task["status"],
+        "type": task.get("type"),
+        **echo,
+        "attempts": int(task.get("attempts", 0)),
+        "created_at": formatting.timestamp(task.get("created_at")),
+        "started_at": formatting.timestamp(task.get("started_at")),
+        "finished_at": formatting.timestamp(task.get("finished_at")),
+    }
+    if task.get("timeout"):
+        answer["timeout"] = float(task["timeout"])
+    if task["status"] == "completed":
+        result = json.loads(task["result"])
+        seconds = result["processing_time_ms"] / 1000
+        answer["result"] = {**result, "processing_time": formatting.duration(seconds), **echo}
+    elif task["status"] == "failed":
+        answer["error"] = {"code": task.get("error_code"), "message": task.get("error_message")}
+    return answer

@@ -1,0 +1,38 @@
+"""Turn a request body into validated data, or an ``INVALID_INPUT``/415 error."""
+from flask import request
+from marshmallow import Schema, ValidationError
+
+from app.errors import APIError
+
+
+def flatten(messages, path: str = "") -> dict[str, str]:
+    """marshmallow's nested messages as ``{"data.text": "message"}``."""
+    if isinstance(messages, dict):
+        flat = {}
+        for key, value in messages.items():
+            flat.update(flatten(value, f"{path}.{key}" if path else str(key)))
+        return flat
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return {path or "body": " ".join(messages)}
+    return {path or "body": str(messages)}
+
+
+def json_body():
+    """The request's JSON document; 415 when it is not JSON, 400 when it does not parse."""
+    if not request.is_json:
+        raise APIError("UNSUPPORTED_MEDIA_TYPE", "The body must be application/json.",
+                       {"content_type": request.content_type or "(none)"})
+    try:
+        return request.get_json()
+    except Exception:  # werkzeug raises BadRequest with a parser-specific message
+        raise APIError("INVALID_INPUT", "The body is not valid JSON.",
+                       {"body": "Malformed JSON."}) from None
+
+
+def load(schema: Schema) -> dict:
+    """The request body validated by ``schema``."""
+    try:
+        return schema.load(json_body())
+    except ValidationError as exc:
+        raise APIError("INVALID_INPUT", "Request validation failed.",
+                       flatten(exc.messages)) from None

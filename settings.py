@@ -1,0 +1,78 @@
+"""Every setting of the platform: one environment variable each, with its default and meaning.
+
+The API, the workers, Flower's launcher and the README's configuration table all read this
+list, so a setting is added in exactly one place. ``tests/test_settings.py`` fails when the
+README table and this list disagree.
+"""
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    parse: Callable[[str], Any]
+    doc: str
+
+
+SETTINGS = (
+    Setting("REDIS_URL", "redis://127.0.0.1:6379/0", str,
+            "Redis used as broker, task registry, metrics and event stream. Unset under "
+            "`make run`: an embedded Redis is started on `EMBEDDED_REDIS_PORT`."),
+    Setting("API_TOKENS", "", _csv,
+            "Channel bearer tokens, comma-separated; each entry a token or `sha256:<hex digest>`."),
+    Setting("OPERATOR_TOKENS", "", _csv,
+            "Operator bearer tokens (may also manage the platform); same format as `API_TOKENS`."),
+    Setting("PORT", "8000", int, "Port of the HTTP API (gunicorn)."),
+    Setting("FLOWER_PORT", "5555", int, "Port of Flower."),
+    Setting("FLOWER_BASIC_AUTH", "", str,
+            "Flower's `user:password`; `make run` generates one when unset."),
+    Setting("WEB_CONCURRENCY", "2", int, "gunicorn worker processes."),
+    Setting("WEB_THREADS", "8", int, "Threads per gunicorn process (gthread)."),
+    Setting("WORKER_CONCURRENCY", "2", int, "Pool processes of the Celery worker `make run` starts."),
+    Setting("RATE_LIMIT", "6000/minute", str,
+            "Per-token request limit in flask-limiter syntax; `off` disables it."),
+    Setting("WEBHOOK_ALLOW_PRIVATE", "0", _bool,
+            "`1` allows webhook callbacks to loopback, link-local and private addresses."),
+    Setting("TASK_TTL_SECONDS", "604800", int,
+            "How long a task (text, state, result) is kept after its last change: 7 days."),
+    Setting("MAX_TEXT_CHARS", "20000", int, "Longest accepted message text, in characters."),
+    Setting("MAX_CONTENT_LENGTH", "1048576", int,
+            "Largest accepted request body in bytes; larger bodies get 413."),
+    Setting("MAX_TASK_TIMEOUT_SECONDS", "86400", int,
+            "Largest `data.timeout` a submission may ask for."),
+    Setting("ESTIMATE_WINDOW_SECONDS", "60", int,
+            "Window of recent completions whose rate gives `estimated_process_time`."),
+    Setting("EVENT_STREAM_MAXLEN", "100000", int,
+            "Approximate number of task events kept in the Redis event stream."),
+    Setting("EMBEDDED_REDIS_PORT", "6379", int,
+            "Port of the embedded Redis `make run` starts when `REDIS_URL` is unset."),
+    Setting("DATA_DIR", "var", str,
+            "Where `make run` keeps the embedded Redis's AOF, generated secrets and logs."),
+    Setting("LOG_LEVEL", "INFO", str, "Log level of the API, workers and Flower."),
+)
+
+BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def load(environ: "os._Environ[str] | dict[str, str] | None" = None) -> dict[str, Any]:
+    """Every setting parsed from the environment, keyed by its variable name."""
+    environ = os.environ if environ is None else environ
+    return {s.name: s.parse(environ.get(s.name, s.default)) for s in SETTINGS}
+
+
+def get(name: str, environ: "dict[str, str] | None" = None) -> Any:
+    """One setting, parsed from the environment."""
+    setting = BY_NAME[name]
+    environ = os.environ if environ is None else environ
+    return setting.parse(environ.get(name, setting.default))

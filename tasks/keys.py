@@ -1,0 +1,23 @@
+"""Every Redis key the platform writes, in one place, under one prefix.
+
+Per-task keys expire (``TASK_TTL_SECONDS`` after their last change). The long-lived keys are
+listed in the README with the reason each has no TTL.
+"""
+PREFIX = "sp:"
+
+TASK = PREFIX + "task:%s"  # hash: one task's state, text and result; expires
+QUEUED = PREFIX + "queued:%s"  # sorted set per priority: ids waiting, scored by accept time; long-lived
+EVENTS = PREFIX + "events"  # stream of task state changes; capped by MAXLEN, not by TTL
+METRICS = PREFIX + "metrics:%d"  # hash per time bucket of counters; expires
+
+
+def task(task_id: str) -> str:
+    return TASK % task_id
+
+
+def queued(priority: str) -> str:
+    return QUEUED % priority
+
+
+def metrics(bucket: int) -> str:
+    return METRICS % bucket

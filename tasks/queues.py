@@ -1,0 +1,23 @@
+"""Channels, priorities and the Celery queue each message goes to.
+
+One queue per channel, so pausing a channel is a worker no longer consuming that queue.
+Inside each queue kombu's Redis transport keeps one list per priority step, and a worker
+polls every queue's step-0 list before any step-3 list, so ``high`` beats ``normal`` and
+``low`` across all channels.
+"""
+CHANNELS = ("chat", "voice", "email")
+
+# Celery priority on Redis: 0 is served first; values are kombu's default steps.
+PRIORITY_STEPS = {"high": 0, "normal": 3, "low": 6}
+PRIORITIES = tuple(PRIORITY_STEPS)  # most urgent first
+DEFAULT_PRIORITY = "normal"
+
+
+def queue_for(channel: str) -> str:
+    """The Celery queue that carries a channel's messages."""
+    return channel
+
+
+def priorities_at_or_above(priority: str) -> tuple[str, ...]:
+    """The priorities served no later than ``priority``, most urgent first."""
+    return PRIORITIES[: PRIORITIES.index(priority) + 1]

@@ -1,0 +1,137 @@
+"""Lua scripts behind the task registry: each state change is one atomic round trip.
+
+Every script gets the same first argument, a JSON object with the key templates and limits
+(``TaskRegistry._config``), so key names still come only from ``tasks.keys``. Times come from
+Redis's own clock, so API hosts and workers with drifting clocks still agree.
+"""
+
+# Shared by every script: config, clock, the event stream and the metrics buckets.
+PRELUDE = """
+local cfg = cjson.decode(ARGV[1])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local now_s = string.format('%.6f', now)
+
+local function task_key(id) return string.format(cfg.task, id) end
+
+local function emit(key, id, status, extra)
+  local f = redis.call('HMGET', key, 'channel', 'priority', 'customer_id')
+  local event = {task_id = id, status = status, channel = f[1], priority = f[2],
+                 customer_id = f[3] or cjson.null, at = now}
+  for k, v in pairs(extra or {}) do event[k] = v end
+  redis.call('XADD', cfg.events, 'MAXLEN', '~', cfg.maxlen, '*', 'event', cjson.encode(event))
+end
+
+local function count(channel, increments)
+  local key = string.format(cfg.metrics, math.floor(now / cfg.bucket_seconds))
+  for field, n in pairs(increments) do
+    redis.call('HINCRBYFLOAT', key, field, n)
+    redis.call('HINCRBYFLOAT', key, field .. ':' .. channel, n)
+  end
+  redis.call('EXPIRE', key, cfg.metrics_ttl)
+end
+
+local function fail(key, id, code, message)
+  local f = redis.call('HMGET', key, 'channel', 'priority')
+  redis.call('ZREM', string.format(cfg.queued, f[2]), id)
+  redis.call('HSET', key, 'status', 'failed', 'error_code', code, 'error_message', message,
+             'finished_at', now_s)
+  redis.call('EXPIRE', key, cfg.ttl)
+  count(f[1], {failed = 1, ['failed_' .. code] = 1})
+  emit(key, id, 'failed', {error = {code = code, message = message}})
+end
+"""
+
+# ARGV[2] id, ARGV[3] priority, ARGV[4] JSON list of the priorities served no later than
+# this one, ARGV[5] timeout in seconds or '', ARGV[6..] field/value pairs. Returns the queue
+# position and the recent completion figures the wait estimate is built from.
+ACCEPT = PRELUDE + """
+local id, priority = ARGV[2], ARGV[3]
+local key = task_key(id)
+redis.call('HSET', key, 'status', 'queued', 'priority', priority, 'created_at', now_s,
+           'attempts', 0, unpack(ARGV, 6))
+if ARGV[5] ~= '' then
+  redis.call('HSET', key, 'expires_at', string.format('%.6f', now + tonumber(ARGV[5])))
+end
+redis.call('EXPIRE', key, cfg.ttl)
+redis.call('ZADD', string.format(cfg.queued, priority), now, id)
+emit(key, id, 'queued')
+
+local position = 0
+for _, p in ipairs(cjson.decode(ARGV[4])) do
+  local queue = string.format(cfg.queued, p)
+  if p == priority then
+    position = position + redis.call('ZCOUNT', queue, '-inf', now)
+  else
+    position = position + redis.call('ZCARD', queue)
+  end
+end
+
+local completed, service_ms = 0, 0
+local last = math.floor(now / cfg.bucket_seconds)
+local first = math.floor((now - cfg.estimate_window) / cfg.bucket_seconds) + 1
+for bucket = first, last do
+  local f = redis.call('HMGET', string.format(cfg.metrics, bucket), 'completed', 'service_ms')
+  completed = completed + (tonumber(f[1]) or 0)
+  service_ms = service_ms + (tonumber(f[2]) or 0)
+end
+local covered = now - first * cfg.bucket_seconds
+return {position, tostring(completed), tostring(service_ms), tostring(covered)}
+"""
+
+# ARGV[2..] task ids. Moves each queued (or redelivered, still processing) task to
+# processing and returns its text; a task whose timeout has passed fails instead.
+CLAIM = PRELUDE + """
+local out = {}
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  local key = task_key(id)
+  local f = redis.call('HMGET', key, 'status', 'text', 'expires_at', 'priority')
+  local status = f[1]
+  if not status then
+    out[#out + 1] = {id, 'missing'}
+  elseif status == 'queued' or status == 'processing' then
+    redis.call('ZREM', string.format(cfg.queued, f[4]), id)
+    if f[3] and tonumber(f[3]) < now then
+      fail(key, id, 'TASK_EXPIRED', 'the task was not started before its timeout')
+      out[#out + 1] = {id, 'expired'}
+    else
+      redis.call('HSET', key, 'status', 'processing', 'started_at', now_s)
+      local attempt = redis.call('HINCRBY', key, 'attempts', 1)
+      redis.call('EXPIRE', key, cfg.ttl)
+      emit(key, id, 'processing', {attempt = attempt})
+      out[#out + 1] = {id, 'claimed', f[2]}
+    end
+  else
+    out[#out + 1] = {id, status}
+  end
+end
+return out
+"""
+
+# ARGV[2] id, ARGV[3] result JSON. Only a processing task completes, so a redelivered
+# message never counts twice. Returns 1 when this call completed the task.
+COMPLETE = PRELUDE + """
+local id = ARGV[2]
+local key = task_key(id)
+local f = redis.call('HMGET', key, 'status', 'created_at', 'started_at', 'channel')
+if f[1] ~= 'processing' then return 0 end
+redis.call('HSET', key, 'status', 'completed', 'result', ARGV[3], 'finished_at', now_s)
+redis.call('EXPIRE', key, cfg.ttl)
+local result = cjson.decode(ARGV[3])
+count(f[4], {completed = 1, ['sentiment_' .. result.sentiment] = 1,
+             latency_ms = (now - tonumber(f[2])) * 1000,
+             service_ms = (now - tonumber(f[3])) * 1000})
+emit(key, id, 'completed', {result = result})
+return 1
+"""
+
+# ARGV[2] id, ARGV[3] error code, ARGV[4] message. Returns 1 when this call failed the task.
+FAIL = PRELUDE + """
+local id = ARGV[2]
+local key = task_key(id)
+local status = redis.call('HGET', key, 'status')
+if status ~= 'processing' and status ~= 'queued' then return 0 end
+fail(key, id, ARGV[3], ARGV[4])
+return 1
+"""

