@@ -5,8 +5,9 @@ list, so a setting is added in exactly one place. ``tests/test_settings.py`` fai
 README table and this list disagree.
 """
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 
 def _bool(value: str) -> bool:
@@ -39,13 +40,16 @@ SETTINGS = (
             "Flower's `user:password`; `make run` generates one when unset."),
     Setting("WEB_CONCURRENCY", "2", int, "gunicorn worker processes."),
     Setting("WEB_THREADS", "8", int, "Threads per gunicorn process (gthread)."),
-    Setting("WORKER_CONCURRENCY", "2", int, "Pool processes of the Celery worker `make run` starts."),
+    Setting("WORKER_CONCURRENCY", "2", int,
+            "Pool processes of the Celery worker `make run` starts."),
     Setting("RATE_LIMIT", "6000/minute", str,
             "Per-token request limit in flask-limiter syntax; `off` disables it."),
     Setting("WEBHOOK_ALLOW_PRIVATE", "0", _bool,
             "`1` allows webhook callbacks to loopback, link-local and private addresses."),
     Setting("TASK_TTL_SECONDS", "604800", int,
             "How long a task (text, state, result) is kept after its last change: 7 days."),
+    Setting("MAX_ATTEMPTS", "3", int,
+            "Deliveries of a task whose worker died mid-task before it fails `TOO_MANY_ATTEMPTS`."),
     Setting("MAX_TEXT_CHARS", "20000", int, "Longest accepted message text, in characters."),
     Setting("MAX_CONTENT_LENGTH", "1048576", int,
             "Largest accepted request body in bytes; larger bodies get 413."),

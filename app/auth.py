@@ -5,8 +5,8 @@ every known digest in constant time, so neither timing nor a memory dump reveals
 """
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from flask import Flask, current_app, g, request
 
@@ -30,7 +30,11 @@ class Principal:
 def digest(entry: str) -> bytes:
     """The SHA-256 digest of a configured token, or the digest it already is."""
     if entry.startswith(DIGEST_PREFIX):
-        return bytes.fromhex(entry[len(DIGEST_PREFIX):])
+        configured = bytes.fromhex(entry[len(DIGEST_PREFIX):])
+        # A truncated digest would never match: refuse it at startup rather than lock a user out.
+        if len(configured) != hashlib.sha256().digest_size:
+            raise ValueError(f"a {DIGEST_PREFIX} token entry needs 64 hex digits")
+        return configured
     return hashlib.sha256(entry.encode()).digest()
 
 

@@ -1,5 +1,5 @@
 """Human-readable forms of measured numbers, as the seed writes them ("1.5s", "2h 30m")."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def duration(seconds: float) -> str:
@@ -17,4 +17,4 @@ def timestamp(epoch: str | float | None) -> str | None:
     """An ISO 8601 UTC time from seconds since the epoch."""
     if epoch in (None, ""):
         return None
-    return datetime.fromtimestamp(float(epoch), tz=timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(float(epoch), tz=UTC).isoformat(timespec="milliseconds")

@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, g, url_for
 
 from app import formatting
 from app.errors import APIError
-from app.extensions import registry
+from app.extensions import celery, registry
 from app.validation import load
 from tasks.submission import submit
 
@@ -23,7 +23,7 @@ def submit_task():
     "estimated_process_time": "0.0021s", "estimated_process_time_ms": 2.1}``
     """
     body = load(current_app.extensions["submission_schema"])
-    task_id, acceptance = submit(registry(), body["type"], body["data"], g.principal.id)
+    task_id, acceptance = submit(registry(), celery(), body["type"], body["data"], g.principal.id)
     estimate = acceptance.estimated_seconds()
     answer = {
         "task_id": task_id,

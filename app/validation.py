@@ -1,6 +1,8 @@
 """Turn a request body into validated data, or an ``INVALID_INPUT``/415 error."""
 from flask import request
 from marshmallow import Schema, ValidationError
+from marshmallow.exceptions import SCHEMA
+from werkzeug.exceptions import BadRequest
 
 from app.errors import APIError
 
@@ -10,7 +12,10 @@ def flatten(messages, path: str = "") -> dict[str, str]:
     if isinstance(messages, dict):
         flat = {}
         for key, value in messages.items():
-            flat.update(flatten(value, f"{path}.{key}" if path else str(key)))
+            if key == SCHEMA:  # an error about the object itself, not one of its fields
+                flat.update(flatten(value, path))
+            else:
+                flat.update(flatten(value, f"{path}.{key}" if path else str(key)))
         return flat
     if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
         return {path or "body": " ".join(messages)}
@@ -24,7 +29,7 @@ def json_body():
                        {"content_type": request.content_type or "(none)"})
     try:
         return request.get_json()
-    except Exception:  # werkzeug raises BadRequest with a parser-specific message
+    except BadRequest:  # a parser-specific message; 413 and others must pass through
         raise APIError("INVALID_INPUT", "The body is not valid JSON.",
                        {"body": "Malformed JSON."}) from None
 

@@ -1,5 +1,14 @@
-"""The Celery application shared by the API (to publish) and the workers (to consume)."""
+"""The Celery application: the workers' own, and one per API app to publish with."""
 from celery import Celery
 
-celery_app = Celery("sentiment", include=["tasks.sentiment"])
-celery_app.config_from_object("celeryconfig")
+
+def make_celery(broker_url: str | None = None) -> Celery:
+    """A Celery app configured by ``celeryconfig``, optionally on another broker."""
+    app = Celery("sentiment", include=["tasks.sentiment"])
+    app.config_from_object("celeryconfig")
+    if broker_url:
+        app.conf.broker_url = broker_url
+    return app
+
+
+celery_app = make_celery()

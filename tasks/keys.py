@@ -6,9 +6,11 @@ listed in the README with the reason each has no TTL.
 PREFIX = "sp:"
 
 TASK = PREFIX + "task:%s"  # hash: one task's state, text and result; expires
-QUEUED = PREFIX + "queued:%s"  # sorted set per priority: ids waiting, scored by accept time; long-lived
+# sorted set per priority: ids waiting, scored by accept time; long-lived
+QUEUED = PREFIX + "queued:%s"
 EVENTS = PREFIX + "events"  # stream of task state changes; capped by MAXLEN, not by TTL
 METRICS = PREFIX + "metrics:%d"  # hash per time bucket of counters; expires
+DEAD = PREFIX + "dead"  # sorted set of failed task ids by failure time; pruned as tasks expire
 
 
 def task(task_id: str) -> str:

@@ -10,16 +10,12 @@ from dataclasses import dataclass
 
 import redis
 
-from tasks import keys
+from tasks import keys, metrics
 from tasks import registry_scripts as scripts
 from tasks.queues import priorities_at_or_above
 
 TASK_ID_PREFIX = "task_"
-METRICS_BUCKET_SECONDS = 10
-METRICS_TTL_SECONDS = 2 * 3600
 
-STATUSES = ("queued", "processing", "completed", "failed")
-FINAL_STATUSES = ("completed", "failed")
 
 
 def new_task_id() -> str:
@@ -59,23 +55,30 @@ class TaskRegistry:
     """Task state in Redis; every method is one round trip."""
 
     def __init__(self, client: redis.Redis, ttl_seconds: int, event_maxlen: int,
-                 estimate_window_seconds: int):
+                 estimate_window_seconds: int, max_attempts: int):
         self.client = client
         self._config = json.dumps({
             "task": keys.TASK,
             "queued": keys.QUEUED,
             "events": keys.EVENTS,
             "metrics": keys.METRICS,
+            "dead": keys.DEAD,
             "ttl": ttl_seconds,
             "maxlen": event_maxlen,
-            "bucket_seconds": METRICS_BUCKET_SECONDS,
-            "metrics_ttl": METRICS_TTL_SECONDS,
             "estimate_window": estimate_window_seconds,
+            "max_attempts": max_attempts,
+            **metrics.config(),
         })
         self._accept = client.register_script(scripts.ACCEPT)
         self._claim = client.register_script(scripts.CLAIM)
         self._complete = client.register_script(scripts.COMPLETE)
         self._fail = client.register_script(scripts.FAIL)
+
+    @classmethod
+    def from_settings(cls, client: redis.Redis, config) -> "TaskRegistry":
+        """A registry configured by ``settings.load()`` or a Flask config."""
+        return cls(client, config["TASK_TTL_SECONDS"], config["EVENT_STREAM_MAXLEN"],
+                   config["ESTIMATE_WINDOW_SECONDS"], config["MAX_ATTEMPTS"])
 
     def accept(self, task_id: str, priority: str, fields: dict[str, str],
                timeout_seconds: float | None = None) -> Acceptance:

@@ -31,12 +31,21 @@ local function count(channel, increments)
   redis.call('EXPIRE', key, cfg.metrics_ttl)
 end
 
+-- Same rule as tasks.metrics.bin_index.
+local function latency_bin(ms)
+  if ms <= cfg.bin_base then return 'latency_bin:0' end
+  local index = math.ceil(math.log(ms / cfg.bin_base) / math.log(cfg.bin_growth))
+  return 'latency_bin:' .. math.min(index, cfg.bin_count - 1)
+end
+
+-- A failed task also enters the dead-letter set, from which operators list and retry.
 local function fail(key, id, code, message)
   local f = redis.call('HMGET', key, 'channel', 'priority')
   redis.call('ZREM', string.format(cfg.queued, f[2]), id)
   redis.call('HSET', key, 'status', 'failed', 'error_code', code, 'error_message', message,
              'finished_at', now_s)
   redis.call('EXPIRE', key, cfg.ttl)
+  redis.call('ZADD', cfg.dead, now, id)
   count(f[1], {failed = 1, ['failed_' .. code] = 1})
   emit(key, id, 'failed', {error = {code = code, message = message}})
 end
@@ -86,7 +95,7 @@ local out = {}
 for i = 2, #ARGV do
   local id = ARGV[i]
   local key = task_key(id)
-  local f = redis.call('HMGET', key, 'status', 'text', 'expires_at', 'priority')
+  local f = redis.call('HMGET', key, 'status', 'text', 'expires_at', 'priority', 'attempts')
   local status = f[1]
   if not status then
     out[#out + 1] = {id, 'missing'}
@@ -95,6 +104,11 @@ for i = 2, #ARGV do
     if f[3] and tonumber(f[3]) < now then
       fail(key, id, 'TASK_EXPIRED', 'the task was not started before its timeout')
       out[#out + 1] = {id, 'expired'}
+    elseif tonumber(f[5]) >= cfg.max_attempts then
+      -- Every earlier attempt ended with its worker gone: a poison message must not loop.
+      fail(key, id, 'TOO_MANY_ATTEMPTS',
+           'the worker was lost during each of ' .. f[5] .. ' attempts')
+      out[#out + 1] = {id, 'failed'}
     else
       redis.call('HSET', key, 'status', 'processing', 'started_at', now_s)
       local attempt = redis.call('HINCRBY', key, 'attempts', 1)
@@ -119,9 +133,9 @@ if f[1] ~= 'processing' then return 0 end
 redis.call('HSET', key, 'status', 'completed', 'result', ARGV[3], 'finished_at', now_s)
 redis.call('EXPIRE', key, cfg.ttl)
 local result = cjson.decode(ARGV[3])
-count(f[4], {completed = 1, ['sentiment_' .. result.sentiment] = 1,
-             latency_ms = (now - tonumber(f[2])) * 1000,
-             service_ms = (now - tonumber(f[3])) * 1000})
+local latency_ms = (now - tonumber(f[2])) * 1000
+count(f[4], {completed = 1, ['sentiment_' .. result.sentiment] = 1, latency_ms = latency_ms,
+             [latency_bin(latency_ms)] = 1, service_ms = (now - tonumber(f[3])) * 1000})
 emit(key, id, 'completed', {result = result})
 return 1
 """

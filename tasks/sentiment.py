@@ -26,8 +26,7 @@ TASK_TYPES = ("sentiment_analysis",)
 def worker_registry() -> TaskRegistry:
     """The registry of this worker process, configured from the environment."""
     config = settings.load()
-    return TaskRegistry(connect(config["REDIS_URL"]), config["TASK_TTL_SECONDS"],
-                        config["EVENT_STREAM_MAXLEN"], config["ESTIMATE_WINDOW_SECONDS"])
+    return TaskRegistry.from_settings(connect(config["REDIS_URL"]), config)
 
 
 @worker_init.connect

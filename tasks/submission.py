@@ -1,26 +1,29 @@
 """Accepting a task: store it in the registry, then publish its Celery message."""
 import logging
 
+from celery import Celery
+
 from tasks.queues import PRIORITY_STEPS, queue_for
 from tasks.registry import Acceptance, TaskRegistry, new_task_id
-from tasks.sentiment import analyse_tasks
+from tasks.sentiment import TASK_NAME
 
 logger = logging.getLogger(__name__)
 
 
-def publish(task_ids: list[str], channel: str, priority: str) -> None:
+def publish(celery: Celery, task_ids: list[str], channel: str, priority: str) -> None:
     """Send one Celery message naming ``task_ids`` to the channel's queue."""
     queue = queue_for(channel)
     # The nameless exchange routes by queue name alone: no binding lookup per publish, and
     # no binding key in Redis that a lost or flushed database could take with it.
-    analyse_tasks.apply_async(
-        args=[task_ids], queue=queue, exchange="", routing_key=queue,
+    celery.send_task(
+        TASK_NAME, args=[task_ids], queue=queue, exchange="", routing_key=queue,
         priority=PRIORITY_STEPS[priority],
         task_id=task_ids[0] if len(task_ids) == 1 else None,
     )
 
 
-def submit(registry: TaskRegistry, task_type: str, data: dict, owner: str) -> tuple[str, Acceptance]:
+def submit(registry: TaskRegistry, celery: Celery, task_type: str, data: dict,
+           owner: str) -> tuple[str, Acceptance]:
     """Accept one task; nothing is left behind when publishing fails."""
     task_id = new_task_id()
     fields = {"type": task_type, "channel": data["channel"], "text": data["text"],
@@ -31,7 +34,7 @@ def submit(registry: TaskRegistry, task_type: str, data: dict, owner: str) -> tu
         fields["timeout"] = data["timeout"]
     acceptance = registry.accept(task_id, data["priority"], fields, data.get("timeout"))
     try:
-        publish([task_id], data["channel"], data["priority"])
+        publish(celery, [task_id], data["channel"], data["priority"])
     except Exception:
         registry.withdraw(task_id, data["priority"])
         raise

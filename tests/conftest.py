@@ -203,13 +203,34 @@ def api_server(redis_server, tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture
-def app(redis_server, redis_client):
+def make_app(redis_url: str, **config):
+    """The API with the test tokens, on ``redis_url``, with some settings changed."""
     from app import create_app
     return create_app({
-        "TESTING": True, "REDIS_URL": redis_server.url,
+        "TESTING": True, "REDIS_URL": redis_url,
         "API_TOKENS": (CHANNEL_TOKEN, OTHER_CHANNEL_TOKEN), "OPERATOR_TOKENS": (OPERATOR_TOKEN,),
+        **config,
     })
+
+
+def error_of(response, code: str) -> dict:
+    """The envelope's ``error``, once the status and the envelope's shape are checked."""
+    from app.errors import CODES
+    assert response.status_code == CODES[code].status, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert list(body) == ["error"]
+    error = body["error"]
+    assert set(error) == {"code", "message", "details"}
+    assert error["code"] == code
+    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["details"], dict)
+    return error
+
+
+@pytest.fixture
+def app(redis_server, redis_client):
+    return make_app(redis_server.url)
 
 
 @pytest.fixture

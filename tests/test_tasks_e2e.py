@@ -2,8 +2,15 @@
 import pytest
 import requests
 
-from conftest import (CHANNEL_TOKEN, OPERATOR_TOKEN, OTHER_CHANNEL_TOKEN, bearer,
-                      read_snippets, submission, wait_until)
+from conftest import (
+    CHANNEL_TOKEN,
+    OPERATOR_TOKEN,
+    OTHER_CHANNEL_TOKEN,
+    bearer,
+    read_snippets,
+    submission,
+    wait_until,
+)
 from tasks.analysis import polarity_scores
 
 
@@ -68,7 +75,7 @@ def test_scores_equal_in_process_vader_for_real_snippets(api):
     texts = read_snippets(300)
     task_ids = [submit(api, submission(text))["task_id"] for text in texts]
 
-    for text, task_id in zip(texts, task_ids):
+    for text, task_id in zip(texts, task_ids, strict=True):
         task = wait_finished(api, task_id)
         assert task["status"] == "completed"
         assert task["result"]["scores"] == polarity_scores(text), text
