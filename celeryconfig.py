@@ -6,20 +6,30 @@ result backend is configured (``GET /task/{id}`` never sees Celery's PENDING).
 import settings
 from tasks.queues import CHANNELS
 
-broker_url = settings.get("REDIS_URL")
+_config = settings.load()
+
+broker_url = _config["REDIS_URL"]
+# Keep (re)connecting for as long as Redis is away, at start-up and after.
 broker_connection_retry_on_startup = True
-broker_connection_max_retries = None  # keep reconnecting for as long as Redis is away
+broker_connection_max_retries = None
+
+# A message a worker took and did not acknowledge returns to its queue after this long. It
+# must exceed the longest a message waits unacknowledged: a retry's countdown (at most 30 s,
+# see tasks.sentiment) plus the hard time limit. The registry's requeue sweep
+# (workers.reaper) brings back tasks of dead workers long before this.
+VISIBILITY_TIMEOUT_SECONDS = 3600
 
 # kombu's Redis transport keeps a list per priority step; 0 is served first. Steps must stay
 # kombu's defaults: Flower sums queue lengths over exactly these suffixes.
 broker_transport_options = {
     "priority_steps": [0, 3, 6, 9],
     "queue_order_strategy": "priority",
-    # A message a worker took but did not acknowledge returns to its queue after this long.
-    "visibility_timeout": 3600,
+    "visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,
     "socket_timeout": 5,
     "socket_connect_timeout": 5,
+    "socket_keepalive": True,
     "health_check_interval": 25,
+    "retry_on_timeout": True,
 }
 
 task_default_queue = CHANNELS[0]
@@ -28,13 +38,26 @@ accept_content = ["json"]
 task_ignore_result = True
 result_backend = None
 
-# Acknowledge after the task ran, so a worker that dies mid-task does not lose it, and fetch a
-# message only when a pool process is free, so a busy worker never sits on a high-priority
-# message while it works through lower ones.
+# Acknowledge after the task ran, so a worker that dies mid-task does not lose it; a pool
+# process killed mid-task sends its message back to the queue. The registry counts the
+# attempts and fails a task after MAX_ATTEMPTS, so a poison message cannot loop forever.
 task_acks_late = True
 task_reject_on_worker_lost = True
+# Fetch a message only when a pool process is free, so a busy worker never sits on a
+# high-priority message while it works through lower ones.
 worker_prefetch_multiplier = 1
 worker_disable_prefetch = True
+# Tasks in hand when the connection drops cannot be acknowledged any more; stop them, and
+# let redelivery (or the requeue sweep) run them again.
+worker_cancel_long_running_tasks_on_connection_loss = True
+
+task_soft_time_limit = _config["TASK_SOFT_TIME_LIMIT_SECONDS"]
+task_time_limit = _config["TASK_TIME_LIMIT_SECONDS"]
+worker_max_tasks_per_child = _config["WORKER_MAX_TASKS_PER_CHILD"]
+
+# Bounded publishing when Redis is away: the API answers 503 rather than hang.
+task_publish_retry_policy = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2,
+                             "interval_max": 0.5}
 
 worker_send_task_events = True  # Flower shows live task activity from these
 task_send_sent_event = False

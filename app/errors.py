@@ -47,6 +47,7 @@ CODES = {error.code: error for error in _CODES}
 TASK_ERROR_CODES = {
     "TASK_EXPIRED": "The task was not started before its `timeout`.",
     "ANALYSIS_FAILED": "The analysis raised an error for this text.",
+    "TASK_TIMEOUT": "The analysis ran past `TASK_SOFT_TIME_LIMIT_SECONDS`.",
     "TOO_MANY_ATTEMPTS": "The worker was lost during each of `MAX_ATTEMPTS` attempts.",
 }
 

@@ -1,15 +1,21 @@
 """Task routes: submit a message for analysis and read its state."""
 import json
+import re
 
-from flask import Blueprint, current_app, g, url_for
+from flask import Blueprint, current_app, g, request, url_for
 
 from app import formatting
 from app.errors import APIError
 from app.extensions import celery, registry
 from app.validation import load
+from tasks.registry import QueueFull
 from tasks.submission import submit
 
 bp = Blueprint("tasks", __name__)
+
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+# A hint, not a measurement: by then the backlog has moved or the operator has acted.
+QUEUE_FULL_RETRY_AFTER_SECONDS = 5
 
 
 @bp.post("/task")
@@ -17,22 +23,45 @@ def submit_task():
     """Accept one message for analysis.
 
     Request: ``{"type": "sentiment_analysis", "data": {"text": "...", "channel": "chat",
-    "customer_id": "CUST123", "priority": "high", "timeout": 30}}``
+    "customer_id": "CUST123", "priority": "high", "timeout": 30}}``, optionally with an
+    ``Idempotency-Key`` header.
 
     Response 202: ``{"task_id": "task_...", "status": "accepted", "queue_position": 1,
-    "estimated_process_time": "0.0021s", "estimated_process_time_ms": 2.1}``
+    "estimated_process_time": "0.0021s", "estimated_process_time_ms": 2.1}``; 200 with
+    ``Idempotent-Replayed: true`` and the first task's id when the key was used before.
     """
     body = load(current_app.extensions["submission_schema"])
-    task_id, acceptance = submit(registry(), celery(), body["type"], body["data"], g.principal.id)
+    try:
+        acceptance = submit(registry(), celery(), body["type"], body["data"], g.principal.id,
+                            idempotency_key(), current_app.config["QUEUE_CAPACITY"])
+    except QueueFull as full:
+        raise APIError("QUEUE_FULL", "System at capacity; retry later.",
+                       {"waiting": full.waiting,
+                        "capacity": current_app.config["QUEUE_CAPACITY"]},
+                       headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER_SECONDS)}) from None
     estimate = acceptance.estimated_seconds()
     answer = {
-        "task_id": task_id,
+        "task_id": acceptance.task_id,
         "status": "accepted",
         "queue_position": acceptance.position,
         "estimated_process_time": None if estimate is None else formatting.duration(estimate),
         "estimated_process_time_ms": None if estimate is None else round(estimate * 1000, 3),
     }
-    return answer, 202, {"Location": url_for("tasks.get_task", task_id=task_id)}
+    headers = {"Location": url_for("tasks.get_task", task_id=acceptance.task_id)}
+    if acceptance.replayed:
+        return answer, 200, {**headers, "Idempotent-Replayed": "true"}
+    return answer, 202, headers
+
+
+def idempotency_key() -> str | None:
+    """The request's ``Idempotency-Key``: 1 to 255 visible ASCII characters, or None."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        raise APIError("INVALID_INPUT", "Request validation failed.",
+                       {"Idempotency-Key": "1 to 255 visible ASCII characters."})
+    return key
 
 
 @bp.get("/task/<task_id>")

@@ -1,11 +1,14 @@
 """The Celery application: the workers' own, and one per API app to publish with."""
 from celery import Celery
 
+from workers.reaper import RequeueSweep
+
 
 def make_celery(broker_url: str | None = None) -> Celery:
     """A Celery app configured by ``celeryconfig``, optionally on another broker."""
     app = Celery("sentiment", include=["tasks.sentiment"])
     app.config_from_object("celeryconfig")
+    app.steps["worker"].add(RequeueSweep)
     if broker_url:
         app.conf.broker_url = broker_url
     return app

@@ -11,6 +11,9 @@ QUEUED = PREFIX + "queued:%s"
 EVENTS = PREFIX + "events"  # stream of task state changes; capped by MAXLEN, not by TTL
 METRICS = PREFIX + "metrics:%d"  # hash per time bucket of counters; expires
 DEAD = PREFIX + "dead"  # sorted set of failed task ids by failure time; pruned as tasks expire
+PROCESSING = PREFIX + "processing"  # sorted set of ids being processed, by start time; long-lived
+IDEMPOTENCY = PREFIX + "idem:%s:%s"  # token id and Idempotency-Key -> task id; expires
+REAPER_LOCK = PREFIX + "lock:reaper"  # one requeue sweep at a time across workers; expires
 
 
 def task(task_id: str) -> str:
@@ -23,3 +26,7 @@ def queued(priority: str) -> str:
 
 def metrics(bucket: int) -> str:
     return METRICS % bucket
+
+
+def idempotency(owner: str, key: str) -> str:
+    return IDEMPOTENCY % (owner, key)

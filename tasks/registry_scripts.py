@@ -42,6 +42,7 @@ end
 local function fail(key, id, code, message)
   local f = redis.call('HMGET', key, 'channel', 'priority')
   redis.call('ZREM', string.format(cfg.queued, f[2]), id)
+  redis.call('ZREM', cfg.processing, id)
   redis.call('HSET', key, 'status', 'failed', 'error_code', code, 'error_message', message,
              'finished_at', now_s)
   redis.call('EXPIRE', key, cfg.ttl)
@@ -51,25 +52,49 @@ local function fail(key, id, code, message)
 end
 """
 
-# ARGV[2] id, ARGV[3] priority, ARGV[4] JSON list of the priorities served no later than
-# this one, ARGV[5] timeout in seconds or '', ARGV[6..] field/value pairs. Returns the queue
-# position and the recent completion figures the wait estimate is built from.
+# ARGV[2] a JSON object: id, priority, ahead (the priorities served no later than this one),
+# timeout (seconds or null), fields (the task's own), queue_key and message (the Celery
+# message and its list), idempotency_key (or null), capacity (0: none). Stores the task and
+# enqueues its message in one step. Returns {'accepted', position, completed, service_ms,
+# covered}, {'duplicate', earlier task id} or {'full', tasks waiting}.
 ACCEPT = PRELUDE + """
-local id, priority = ARGV[2], ARGV[3]
-local key = task_key(id)
-redis.call('HSET', key, 'status', 'queued', 'priority', priority, 'created_at', now_s,
-           'attempts', 0, unpack(ARGV, 6))
-if ARGV[5] ~= '' then
-  redis.call('HSET', key, 'expires_at', string.format('%.6f', now + tonumber(ARGV[5])))
+local task = cjson.decode(ARGV[2])
+if task.idempotency_key ~= cjson.null then
+  local earlier = redis.call('GET', task.idempotency_key)
+  if earlier then return {'duplicate', earlier} end
 end
+if task.capacity > 0 then
+  local waiting = 0
+  for _, p in ipairs(cfg.priorities) do
+    waiting = waiting + redis.call('ZCARD', string.format(cfg.queued, p))
+  end
+  if waiting >= task.capacity then return {'full', waiting} end
+end
+
+local key = task_key(task.id)
+local pairs_ = {'status', 'queued', 'priority', task.priority, 'created_at', now_s,
+                'attempts', 0}
+for field, value in pairs(task.fields) do
+  pairs_[#pairs_ + 1] = field
+  pairs_[#pairs_ + 1] = tostring(value)
+end
+if task.timeout ~= cjson.null then
+  pairs_[#pairs_ + 1] = 'expires_at'
+  pairs_[#pairs_ + 1] = string.format('%.6f', now + task.timeout)
+end
+redis.call('HSET', key, unpack(pairs_))
 redis.call('EXPIRE', key, cfg.ttl)
-redis.call('ZADD', string.format(cfg.queued, priority), now, id)
-emit(key, id, 'queued')
+redis.call('ZADD', string.format(cfg.queued, task.priority), now, task.id)
+redis.call('LPUSH', task.queue_key, task.message)
+if task.idempotency_key ~= cjson.null then
+  redis.call('SET', task.idempotency_key, task.id, 'EX', cfg.idempotency_ttl)
+end
+emit(key, task.id, 'queued')
 
 local position = 0
-for _, p in ipairs(cjson.decode(ARGV[4])) do
+for _, p in ipairs(task.ahead) do
   local queue = string.format(cfg.queued, p)
-  if p == priority then
+  if p == task.priority then
     position = position + redis.call('ZCOUNT', queue, '-inf', now)
   else
     position = position + redis.call('ZCARD', queue)
@@ -85,14 +110,16 @@ for bucket = first, last do
   service_ms = service_ms + (tonumber(f[2]) or 0)
 end
 local covered = now - first * cfg.bucket_seconds
-return {position, tostring(completed), tostring(service_ms), tostring(covered)}
+return {'accepted', position, tostring(completed), tostring(service_ms), tostring(covered)}
 """
 
-# ARGV[2..] task ids. Moves each queued (or redelivered, still processing) task to
-# processing and returns its text; a task whose timeout has passed fails instead.
+# ARGV[2] the worker's name, ARGV[3..] task ids. Moves each queued (or redelivered, still
+# processing) task to processing and returns its text; a task whose timeout has passed, or
+# whose worker died during every allowed attempt, fails instead.
 CLAIM = PRELUDE + """
+local worker = ARGV[2]
 local out = {}
-for i = 2, #ARGV do
+for i = 3, #ARGV do
   local id = ARGV[i]
   local key = task_key(id)
   local f = redis.call('HMGET', key, 'status', 'text', 'expires_at', 'priority', 'attempts')
@@ -110,10 +137,11 @@ for i = 2, #ARGV do
            'the worker was lost during each of ' .. f[5] .. ' attempts')
       out[#out + 1] = {id, 'failed'}
     else
-      redis.call('HSET', key, 'status', 'processing', 'started_at', now_s)
+      redis.call('HSET', key, 'status', 'processing', 'started_at', now_s, 'worker', worker)
       local attempt = redis.call('HINCRBY', key, 'attempts', 1)
       redis.call('EXPIRE', key, cfg.ttl)
-      emit(key, id, 'processing', {attempt = attempt})
+      redis.call('ZADD', cfg.processing, now, id)
+      emit(key, id, 'processing', {attempt = attempt, worker = worker})
       out[#out + 1] = {id, 'claimed', f[2]}
     end
   else
@@ -132,6 +160,7 @@ local f = redis.call('HMGET', key, 'status', 'created_at', 'started_at', 'channe
 if f[1] ~= 'processing' then return 0 end
 redis.call('HSET', key, 'status', 'completed', 'result', ARGV[3], 'finished_at', now_s)
 redis.call('EXPIRE', key, cfg.ttl)
+redis.call('ZREM', cfg.processing, id)
 local result = cjson.decode(ARGV[3])
 local latency_ms = (now - tonumber(f[2])) * 1000
 count(f[4], {completed = 1, ['sentiment_' .. result.sentiment] = 1, latency_ms = latency_ms,
@@ -148,4 +177,28 @@ local status = redis.call('HGET', key, 'status')
 if status ~= 'processing' and status ~= 'queued' then return 0 end
 fail(key, id, ARGV[3], ARGV[4])
 return 1
+"""
+
+# ARGV[2] cutoff (seconds since the epoch), ARGV[3] a JSON object {task id: [list key,
+# message]}. Puts back in its queue each task still processing since before the cutoff: its
+# worker died or lost Redis, and its own message may sit unacknowledged for the whole
+# visibility timeout. Returns the ids requeued.
+REQUEUE = PRELUDE + """
+local cutoff = tonumber(ARGV[2])
+local requeued = {}
+for id, route in pairs(cjson.decode(ARGV[3])) do
+  local key = task_key(id)
+  local f = redis.call('HMGET', key, 'status', 'started_at', 'priority')
+  if f[1] == 'processing' and tonumber(f[2]) < cutoff then
+    redis.call('HSET', key, 'status', 'queued')
+    redis.call('ZREM', cfg.processing, id)
+    redis.call('ZADD', string.format(cfg.queued, f[3]), now, id)
+    redis.call('LPUSH', route[1], route[2])
+    emit(key, id, 'queued', {requeued = true})
+    requeued[#requeued + 1] = id
+  elseif f[1] ~= 'processing' then
+    redis.call('ZREM', cfg.processing, id)
+  end
+end
+return requeued
 """

@@ -9,6 +9,7 @@ from functools import lru_cache
 
 import redis
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_init
 
 import settings
@@ -43,19 +44,25 @@ def analyse_one(text: str) -> dict:
     return result
 
 
-@shared_task(name=TASK_NAME, acks_late=True,
+# Redis errors are transient: retry with exponential backoff and jitter, capped well under
+# the broker's visibility timeout (a retry waits unacknowledged in a worker).
+@shared_task(name=TASK_NAME, bind=True, acks_late=True,
              autoretry_for=(redis.ConnectionError, redis.TimeoutError),
-             retry_backoff=True, retry_jitter=True, max_retries=None)
-def analyse_tasks(task_ids: list[str]) -> int:
+             retry_backoff=True, retry_backoff_max=30, retry_jitter=True, max_retries=20)
+def analyse_tasks(self, task_ids: list[str]) -> int:
     """Analyse the registry's tasks named in this message; returns how many completed."""
     registry = worker_registry()
     completed = 0
-    for claim in registry.claim(task_ids):
-        if claim.outcome != "claimed":
-            logger.info("task %s not run: %s", claim.task_id, claim.outcome)
-            continue
+    claims = [c for c in registry.claim(task_ids, self.request.hostname or "unknown")
+              if c.outcome == "claimed"]
+    for index, claim in enumerate(claims):
         try:
             result = analyse_one(claim.text or "")
+        except SoftTimeLimitExceeded:
+            for late in claims[index:]:
+                registry.fail(late.task_id, "TASK_TIMEOUT",
+                              "the analysis exceeded the task time limit")
+            return completed
         except Exception as exc:  # a bad text must fail its task, not the whole message
             logger.exception("analysis of task %s failed", claim.task_id)
             registry.fail(claim.task_id, "ANALYSIS_FAILED", type(exc).__name__)

@@ -17,11 +17,11 @@ from conftest import (
 from tasks import keys
 
 # Catalogued codes no route answers with yet; each needs a test here once one does.
-NOT_PRODUCED_YET = {"RATE_LIMITED", "QUEUE_FULL", "WORKER_OFFLINE"}
+NOT_PRODUCED_YET = {"RATE_LIMITED", "WORKER_OFFLINE"}
 # Produced and tested below, or in test_auth.py (UNAUTHORIZED, FORBIDDEN).
 TESTED = {"INVALID_INPUT", "UNAUTHORIZED", "FORBIDDEN", "TASK_NOT_FOUND", "NOT_FOUND",
           "METHOD_NOT_ALLOWED", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "INTERNAL_ERROR",
-          "REDIS_UNAVAILABLE"}
+          "REDIS_UNAVAILABLE", "QUEUE_FULL"}
 
 
 def stored_tasks(redis_client) -> list[str]:
@@ -250,3 +250,16 @@ def test_unexpected_exception_is_internal_error_without_a_traceback(redis_server
     text = response.get_data(as_text=True)
     for leak in ("Traceback", "RuntimeError", "secret detail", "hunter2", "explode"):
         assert leak not in text
+
+
+def test_a_full_queue_answers_queue_full_with_retry_after(redis_server, redis_client):
+    client = make_app(redis_server.url, QUEUE_CAPACITY=2).test_client()
+    for _ in range(2):
+        assert client.post("/task", json=submission(), headers=bearer()).status_code == 202
+
+    response = client.post("/task", json=submission(), headers=bearer())
+
+    error = error_of(response, "QUEUE_FULL")
+    assert error["details"] == {"waiting": 2, "capacity": 2}
+    assert int(response.headers["Retry-After"]) > 0
+    assert len(stored_tasks(redis_client)) == 2  # nothing half-accepted

@@ -1,0 +1,37 @@
+"""Messages the registry enqueues are the ones kombu would publish, and workers run them."""
+import base64
+import json
+
+from tasks.celery_app import make_celery
+from tasks.messages import analyse_message, list_key
+from tasks.sentiment import TASK_NAME
+
+IGNORED = {("properties", "delivery_tag"), ("properties", "reply_to"), ("headers", "origin")}
+
+
+def comparable(message: dict) -> dict:
+    """A message without the fields that differ on every publish."""
+    return {section: ({k: v for k, v in value.items() if (section, k) not in IGNORED}
+                      if isinstance(value, dict) else value)
+            for section, value in message.items()}
+
+
+def test_a_built_message_equals_what_kombu_publishes(redis_client, redis_server):
+    celery = make_celery(redis_server.url)
+    celery.send_task(TASK_NAME, args=[["task_abc"]], queue="voice", exchange="",
+                     routing_key="voice", priority=0, task_id="task_abc")
+    [published] = redis_client.lrange("voice", 0, -1)
+
+    key, built = analyse_message(celery, ["task_abc"], "voice", "high")
+
+    assert key == "voice"
+    assert comparable(json.loads(built)) == comparable(json.loads(published))
+
+
+def test_a_message_names_its_tasks_and_goes_to_the_priority_list():
+    key, built = analyse_message(make_celery(), ["task_1", "task_2"], "email", "low")
+    message = json.loads(built)
+
+    assert key == list_key("email", "low") == "email\x06\x166"
+    assert json.loads(base64.b64decode(message["body"]))[0] == [["task_1", "task_2"]]
+    assert message["properties"]["priority"] == 6

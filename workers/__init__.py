@@ -1,0 +1,1 @@
+"""Worker management: the `make run` stack under supervisor, and what runs inside workers."""

@@ -1,0 +1,71 @@
+"""The requeue sweep: tasks whose worker died mid-task go back to their queue.
+
+When a whole worker dies (SIGKILL, power loss) or loses Redis, the messages it held wait
+unacknowledged until the broker's visibility timeout, an hour. Like RQ's started-job
+registry, every worker runs this sweep; a Redis lock lets one sweep run per interval across
+all of them. A task still processing ``REQUEUE_AFTER_SECONDS`` after it started (longer
+than the hard time limit allows) is put back with a fresh message; the registry's claim is
+idempotent and counts the attempt, so a duplicate message is harmless.
+"""
+import logging
+
+import redis
+from celery import Celery, bootsteps
+
+import settings
+from tasks import keys
+from tasks.messages import analyse_message
+from tasks.registry import TaskRegistry
+
+logger = logging.getLogger(__name__)
+
+SWEEP_INTERVAL_SECONDS = 5.0
+
+
+def sweep(registry: TaskRegistry, celery: Celery, requeue_after: float, holder: str) -> list[str]:
+    """Requeue the stale tasks, unless another worker swept within the interval."""
+    client = registry.client
+    if not client.set(keys.REAPER_LOCK, holder, nx=True,
+                      px=int(SWEEP_INTERVAL_SECONDS * 1000)):
+        return []
+    seconds, micros = client.time()  # the registry's clock: timestamps come from Redis
+    cutoff = seconds + micros / 1e6 - requeue_after
+    stale = registry.processing_since_before(cutoff)
+    if not stale:
+        return []
+    routes = registry.routes(stale)
+    expired = [task_id for task_id in stale if task_id not in routes]
+    if expired:
+        client.zrem(keys.PROCESSING, *expired)
+    messages = {task_id: analyse_message(celery, [task_id], channel, priority)
+                for task_id, (channel, priority) in routes.items()}
+    requeued = registry.requeue(cutoff, messages) if messages else []
+    if requeued:
+        logger.warning("requeued %d tasks whose worker stopped answering", len(requeued))
+    return requeued
+
+
+class RequeueSweep(bootsteps.StartStopStep):
+    """Runs ``sweep`` on the worker's timer."""
+
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker, **kwargs):
+        super().__init__(worker, **kwargs)
+        self.timer_entry = None
+
+    def start(self, worker):
+        from tasks.sentiment import worker_registry
+        requeue_after = settings.get("REQUEUE_AFTER_SECONDS")
+
+        def run():
+            try:
+                sweep(worker_registry(), worker.app, requeue_after, worker.hostname)
+            except redis.RedisError as exc:  # Redis away: the next sweep tries again
+                logger.info("requeue sweep skipped: %s", exc)
+
+        self.timer_entry = worker.timer.call_repeatedly(SWEEP_INTERVAL_SECONDS, run)
+
+    def stop(self, worker):
+        if self.timer_entry is not None:
+            self.timer_entry.cancel()
