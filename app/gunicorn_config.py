@@ -12,3 +12,21 @@ graceful_timeout = 20
 timeout = 30
 accesslog = "-"
 loglevel = _config["LOG_LEVEL"].lower()
+# gunicorn's control socket defaults to one path per user (~/.gunicorn); several servers on
+# one host (tests, make run, bench) would delete each other's.
+control_socket_disable = True
+
+
+def post_worker_init(worker):
+    """On SIGTERM, open WebSockets get a close frame before gunicorn's graceful wait."""
+    import signal
+
+    from app.ws import close_all
+
+    stop_serving = signal.getsignal(signal.SIGTERM)  # gunicorn's own handler
+
+    def close_sockets_then_stop(signum, frame):
+        close_all(worker.wsgi)
+        stop_serving(signum, frame)
+
+    signal.signal(signal.SIGTERM, close_sockets_then_stop)
