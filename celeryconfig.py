@@ -9,8 +9,12 @@ from tasks.queues import CHANNELS
 _config = settings.load()
 
 broker_url = _config["REDIS_URL"]
-# Keep (re)connecting for as long as Redis is away, at start-up and after.
+# At start-up, wait for Redis for as long as it takes. Once connected, a lost connection
+# ends the worker (exit code 1) and the process manager starts a fresh one, which then
+# waits at start-up: with kombu 5.7 a worker that reconnects in place sometimes stops
+# consuming, or dies on "Unrecoverable error" (tests/test_faults.py reproduces both).
 broker_connection_retry_on_startup = True
+broker_connection_retry = False
 broker_connection_max_retries = None
 
 # A message a worker took and did not acknowledge returns to its queue after this long. It

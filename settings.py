@@ -46,6 +46,9 @@ SETTINGS = (
             "Per-token request limit in flask-limiter syntax; `off` disables it."),
     Setting("WEBHOOK_ALLOW_PRIVATE", "0", _bool,
             "`1` allows webhook callbacks to loopback, link-local and private addresses."),
+    Setting("TRUSTED_PROXY_COUNT", "0", int,
+            "Reverse proxies in front of the API whose `X-Forwarded-For/-Proto/-Host/-Port` "
+            "are trusted; `0` ignores those headers."),
     Setting("TASK_TTL_SECONDS", "604800", int,
             "How long a task (text, state, result) is kept after its last change: 7 days."),
     Setting("MAX_ATTEMPTS", "3", int,
@@ -67,6 +70,9 @@ SETTINGS = (
     Setting("MAX_TEXT_CHARS", "20000", int, "Longest accepted message text, in characters."),
     Setting("MAX_CONTENT_LENGTH", "1048576", int,
             "Largest accepted request body in bytes; larger bodies get 413."),
+    Setting("MAX_BATCH_SIZE", "1000", int, "Most messages one `POST /tasks` may carry."),
+    Setting("MAX_BATCH_CONTENT_LENGTH", "16777216", int,
+            "Largest `POST /tasks` body in bytes (16 MiB); larger bodies get 413."),
     Setting("MAX_TASK_TIMEOUT_SECONDS", "86400", int,
             "Largest `data.timeout` a submission may ask for."),
     Setting("ESTIMATE_WINDOW_SECONDS", "60", int,
@@ -78,6 +84,18 @@ SETTINGS = (
     Setting("DATA_DIR", "var", str,
             "Where `make run` keeps the embedded Redis's AOF, generated secrets and logs."),
     Setting("LOG_LEVEL", "INFO", str, "Log level of the API, workers and Flower."),
+    Setting("WORKER_HEARTBEAT_SECONDS", "2", float,
+            "Seconds between a worker's heartbeats; it is `offline` after 3 missed beats."),
+    Setting("WORKER_FORGET_SECONDS", "900", int,
+            "How long `GET /workers` lists an offline worker before dropping it."),
+    Setting("WORKER_START_TIMEOUT_SECONDS", "20", float,
+            "How long `POST`/`DELETE /workers` wait for the worker to start or stop."),
+    Setting("METRICS_WINDOW_SECONDS", "60", int,
+            "Default window of `/metrics`, `/health` rates and `/channels` figures."),
+    Setting("HEALTH_MAX_QUEUE_WAIT_SECONDS", "60", float,
+            "`/health` is `degraded` when a queued task has waited longer than this."),
+    Setting("WS_MAX_CONNECTIONS", "6", int,
+            "WebSocket connections one API process holds; each takes one of its `WEB_THREADS`."),
 )
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}

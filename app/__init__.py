@@ -1,5 +1,6 @@
 """The HTTP API: ``create_app()`` builds it from the environment and optional overrides."""
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import settings
 
@@ -11,6 +12,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     app.json.sort_keys = False
+    proxies = app.config["TRUSTED_PROXY_COUNT"]
+    if proxies:  # only headers set by our own proxies may say who the client is
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies,
+                                x_host=proxies, x_port=proxies)
 
     from app import auth, errors, extensions
     from app.schemas import TaskSubmissionSchema
@@ -21,8 +26,18 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["submission_schema"] = TaskSubmissionSchema(
         app.config["MAX_TEXT_CHARS"], app.config["MAX_TASK_TIMEOUT_SECONDS"])
 
-    from app import monitoring, tasks
+    from app import channels, docs, monitoring, openapi, request_metrics, tasks, workers, ws
 
+    request_metrics.init_app(app)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(monitoring.bp)
+    app.register_blueprint(workers.bp)
+    app.register_blueprint(channels.bp)
+    app.register_blueprint(openapi.bp)
+    app.register_blueprint(docs.bp)
+    ws.init_app(app)  # its blueprint, the event feed and the socket limit
+
+    from app import rate_limit
+
+    rate_limit.init_app(app)  # last: it exempts the public views the blueprints define
     return app

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask, current_app, g, request
+from werkzeug.exceptions import MethodNotAllowed
 
 from app.errors import APIError
 
@@ -72,6 +73,10 @@ def require_operator() -> None:
 def _check_token() -> None:
     view = current_app.view_functions.get(request.endpoint or "")
     if view is not None and getattr(view, "auth_public", False):
+        return
+    # A wrong method is 405 with or without a token (no token makes it right, and the route
+    # table is public in /openapi.json); a 401 there would send clients after credentials.
+    if isinstance(request.routing_exception, MethodNotAllowed):
         return
     principal = authenticate(request.headers.get("Authorization", ""),
                              current_app.extensions["auth_digests"])

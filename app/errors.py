@@ -30,6 +30,7 @@ _CODES = (
     ErrorCode("TASK_NOT_FOUND", 404, "Task ID doesn't exist (never did, expired, or belongs "
               "to another channel token)."),
     ErrorCode("NOT_FOUND", 404, "No such route."),
+    ErrorCode("TASK_NOT_RETRYABLE", 409, "Only a failed task can be retried."),
     ErrorCode("METHOD_NOT_ALLOWED", 405, "The route exists but not for this method; see the "
               "`Allow` header."),
     ErrorCode("PAYLOAD_TOO_LARGE", 413, "The request body is larger than `MAX_CONTENT_LENGTH`."),
@@ -40,6 +41,11 @@ _CODES = (
               "nothing was accepted. Retry with backoff."),
     ErrorCode("QUEUE_FULL", 503, "System at capacity; see `Retry-After`."),
     ErrorCode("WORKER_OFFLINE", 503, "Worker is not available."),
+    ErrorCode("WORKER_EXISTS", 409, "A worker with this id is running or starting."),
+    ErrorCode("WORKER_NOT_FOUND", 404, "No worker with this id was seen within "
+              "`WORKER_FORGET_SECONDS`."),
+    ErrorCode("WEBSOCKET_LIMIT", 503, "This API process holds its `WS_MAX_CONNECTIONS` "
+              "WebSockets; retry (another process may take it)."),
 )
 CODES = {error.code: error for error in _CODES}
 
@@ -99,6 +105,17 @@ def _from_redis(exc: Exception):
                              headers={"Retry-After": "1"}))
 
 
+def _from_redis_reply(exc: redis.ResponseError):
+    # Under maxmemory-policy noeviction Redis refuses writes (inside a script too, before
+    # its first write, so nothing is half-stored): the system is at capacity.
+    if isinstance(exc, redis.exceptions.OutOfMemoryError) or "OOM command" in str(exc):
+        logger.warning("Redis out of memory: %s", exc)
+        return _respond(APIError("QUEUE_FULL", "System at capacity; retry later.",
+                                 {"reason": "Redis is out of memory"},
+                                 headers={"Retry-After": "30"}))
+    return _from_unexpected(exc)
+
+
 def _from_unexpected(exc: Exception):
     logger.exception("unhandled error")
     return _respond(APIError("INTERNAL_ERROR", "Internal error."))
@@ -110,4 +127,5 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _from_http)
     for exc in (redis.ConnectionError, redis.TimeoutError, kombu.exceptions.OperationalError):
         app.register_error_handler(exc, _from_redis)
+    app.register_error_handler(redis.ResponseError, _from_redis_reply)
     app.register_error_handler(Exception, _from_unexpected)

@@ -3,7 +3,9 @@ from flask import Flask, current_app
 
 from tasks.celery_app import make_celery
 from tasks.connections import connect
+from tasks.group_commit import GroupCommit
 from tasks.registry import TaskRegistry
+from tasks.submission import store
 
 
 def init_app(app: Flask) -> None:
@@ -13,6 +15,10 @@ def init_app(app: Flask) -> None:
     app.extensions["registry"] = TaskRegistry.from_settings(client, app.config)
     # Its own Celery app, so the broker is the one this Flask app was configured with.
     app.extensions["celery"] = make_celery(app.config["REDIS_URL"])
+    registry_, celery_ = app.extensions["registry"], app.extensions["celery"]
+    capacity = app.config["QUEUE_CAPACITY"]
+    app.extensions["group_commit"] = GroupCommit(
+        lambda tasks: store(registry_, celery_, tasks, capacity))
 
 
 def registry() -> TaskRegistry:
@@ -21,3 +27,7 @@ def registry() -> TaskRegistry:
 
 def celery():
     return current_app.extensions["celery"]
+
+
+def group_commit() -> GroupCommit:
+    return current_app.extensions["group_commit"]

@@ -30,3 +30,6 @@ def post_worker_init(worker):
         stop_serving(signum, frame)
 
     signal.signal(signal.SIGTERM, close_sockets_then_stop)
+# gunicorn itself refuses longer request lines (414, plain text, before the app can answer in
+# the envelope); 8190 is the most it allows.
+limit_request_line = 8190

@@ -1,8 +1,20 @@
 """marshmallow schemas of the request bodies; one schema per payload."""
+import re
+
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from tasks.queues import CHANNELS, DEFAULT_PRIORITY, PRIORITIES
 from tasks.sentiment import TASK_TYPES
+
+# C0 controls but tab, newline and carriage return; DEL; C1 controls; lone surrogates
+# (JSON's \ud800 escapes), which no UTF-8 store can hold.
+UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable(value: str) -> None:
+    """Refuse control characters and unpaired surrogates."""
+    if UNPRINTABLE.search(value):
+        raise ValidationError("Contains control characters or invalid Unicode.")
 
 
 class TaskDataSchema(Schema):
@@ -10,7 +22,8 @@ class TaskDataSchema(Schema):
 
     text = fields.String(required=True)
     channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
-    customer_id = fields.String(load_default=None, validate=validate.Length(min=1, max=128))
+    customer_id = fields.String(load_default=None,
+                                validate=[validate.Length(min=1, max=128), printable])
     priority = fields.String(load_default=DEFAULT_PRIORITY, validate=validate.OneOf(PRIORITIES))
     timeout = fields.Float(load_default=None, allow_nan=False,
                            validate=validate.Range(min=0, min_inclusive=False))
@@ -26,6 +39,7 @@ class TaskDataSchema(Schema):
             raise ValidationError("Text must not be empty.")
         if len(value) > self.max_text_chars:
             raise ValidationError(f"Text longer than {self.max_text_chars} characters.")
+        printable(value)
 
     @validates("timeout")
     def _timeout_bounded(self, value: float | None, data_key: str) -> None:
@@ -42,3 +56,36 @@ class TaskSubmissionSchema(Schema):
     def __init__(self, max_text_chars: int, max_timeout_seconds: float, **kwargs):
         super().__init__(**kwargs)
         self.fields["data"].nested = TaskDataSchema(max_text_chars, max_timeout_seconds)
+
+
+class WorkerConfigSchema(Schema):
+    """The ``config`` of ``POST /workers``: how the new worker runs."""
+
+    # Tasks a pool process runs before it is replaced (celery --max-tasks-per-child).
+    max_tasks = fields.Integer(strict=True, load_default=None,
+                               validate=validate.Range(min=1, max=1_000_000))
+    # Seconds one task may run: soft time limit (the task fails TASK_TIMEOUT), hard limit 5 s on.
+    timeout = fields.Float(load_default=None, allow_nan=False,
+                           validate=validate.Range(min=1, max=3600))
+    concurrency = fields.Integer(strict=True, load_default=None,
+                                 validate=validate.Range(min=1, max=64))
+    queues = fields.List(fields.String(validate=validate.OneOf(CHANNELS)), load_default=None,
+                         validate=validate.Length(min=1))
+
+
+class WorkerStartSchema(Schema):
+    """The body of ``POST /workers``."""
+
+    worker_id = fields.Integer(strict=True, load_default=None,
+                               validate=validate.Range(min=0, max=9999))
+    config = fields.Nested(WorkerConfigSchema, load_default=None)
+    host = fields.String(load_default=None, validate=validate.Length(min=1, max=255))
+
+
+class FailedTasksQuerySchema(Schema):
+    """Filters of the dead-letter list: ``GET /tasks/failed`` and its retry."""
+
+    channel = fields.String(load_default=None, validate=validate.OneOf(CHANNELS))
+    error_code = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=1000))
+    before = fields.Float(load_default=None, allow_nan=False)

@@ -1,18 +1,26 @@
 """Task routes: submit a message for analysis and read its state."""
+import hashlib
 import json
 import re
 
-from flask import Blueprint, current_app, g, request, url_for
+from flask import Blueprint, current_app, g, jsonify, request, url_for
+from marshmallow import ValidationError
 
 from app import formatting
-from app.errors import APIError
-from app.extensions import celery, registry
-from app.validation import load
-from tasks.registry import QueueFull
-from tasks.submission import submit
+from app.auth import require_operator
+from app.errors import APIError, envelope
+from app.extensions import celery, group_commit, registry
+from app.schemas import FailedTasksQuerySchema
+from app.validation import flatten, json_body, load
+from tasks.messages import analyse_message
+from tasks.registry import Acceptance, RecentCompletions, Refusal
+from tasks.submission import new_task, store
 
 bp = Blueprint("tasks", __name__)
 
+FAILED_QUERY = FailedTasksQuerySchema()
+FINAL_STATUSES = ("completed", "failed")
+FINISHED_MAX_AGE_SECONDS = 3600  # well under TASK_TTL_SECONDS; a retry changes a failed task
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 # A hint, not a measurement: by then the backlog has moved or the operator has acted.
 QUEUE_FULL_RETRY_AFTER_SECONDS = 5
@@ -31,26 +39,93 @@ def submit_task():
     ``Idempotent-Replayed: true`` and the first task's id when the key was used before.
     """
     body = load(current_app.extensions["submission_schema"])
-    try:
-        acceptance = submit(registry(), celery(), body["type"], body["data"], g.principal.id,
-                            idempotency_key(), current_app.config["QUEUE_CAPACITY"])
-    except QueueFull as full:
-        raise APIError("QUEUE_FULL", "System at capacity; retry later.",
-                       {"waiting": full.waiting,
-                        "capacity": current_app.config["QUEUE_CAPACITY"]},
-                       headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER_SECONDS)}) from None
-    estimate = acceptance.estimated_seconds()
-    answer = {
-        "task_id": acceptance.task_id,
+    task = new_task(body["type"], body["data"], g.principal.id, idempotency_key())
+    outcome, recent = group_commit().submit(task)
+    if isinstance(outcome, Refusal):
+        raise queue_full(outcome)
+    headers = {"Location": url_for("tasks.get_task", task_id=outcome.task_id)}
+    if outcome.replayed:
+        return accepted(outcome, recent), 200, {**headers, "Idempotent-Replayed": "true"}
+    return accepted(outcome, recent), 202, headers
+
+
+@bp.before_app_request
+def _allow_large_batches() -> None:
+    # Before the rate limiter reads the body to count the batch's items.
+    if request.endpoint == "tasks.submit_batch":
+        request.max_content_length = current_app.config["MAX_BATCH_CONTENT_LENGTH"]
+
+
+@bp.post("/tasks")
+def submit_batch():
+    """Accept up to ``MAX_BATCH_SIZE`` messages in one request; each item stands on its own.
+
+    Request: ``{"tasks": [<POST /task body>, ...]}``; an ``Idempotency-Key`` covers the batch.
+
+    Response 202: ``{"tasks": [<POST /task answer> | {"error": {...}}, ...]}`` in order; an
+    item answered before under the same key carries ``"replayed": true``. 400 only when the
+    body is not such a batch.
+    """
+    items = batch_items(json_body())
+    schema, owner, key = (current_app.extensions["submission_schema"], g.principal.id,
+                          idempotency_key())
+    answers: list[dict | None] = [None] * len(items)
+    tasks, places = [], []
+    for index, item in enumerate(items):
+        try:
+            body = schema.load(item)
+        except ValidationError as exc:
+            answers[index] = envelope("INVALID_INPUT", "Request validation failed.",
+                                      flatten(exc.messages))
+            continue
+        item_key = None if key is None else f"{key}#{index}"  # one key covers the batch
+        tasks.append(new_task(body["type"], body["data"], owner, item_key))
+        places.append(index)
+    if tasks:
+        outcomes, recent = store(registry(), celery(), tasks,
+                                 current_app.config["QUEUE_CAPACITY"])
+        for index, outcome in zip(places, outcomes, strict=True):
+            if isinstance(outcome, Refusal):
+                error = queue_full(outcome)
+                answers[index] = envelope(error.code, error.message, error.details)
+            else:
+                answers[index] = accepted(outcome, recent)
+                if outcome.replayed:
+                    answers[index]["replayed"] = True
+    return {"tasks": answers}, 202
+
+
+def batch_items(body) -> list:
+    """The items of a batch body, or INVALID_INPUT when the body is not a batch."""
+    limit = current_app.config["MAX_BATCH_SIZE"]
+    if not isinstance(body, dict) or set(body) != {"tasks"}:
+        details = {"body": 'Expected an object with one field, "tasks".'}
+    elif not isinstance(body["tasks"], list):
+        details = {"tasks": "Not a valid list."}
+    elif not 1 <= len(body["tasks"]) <= limit:
+        details = {"tasks": f"Between 1 and {limit} items."}
+    else:
+        return body["tasks"]
+    raise APIError("INVALID_INPUT", "Request validation failed.", details)
+
+
+def accepted(outcome: Acceptance, recent: RecentCompletions) -> dict:
+    """The answer for one accepted task."""
+    estimate = recent.estimated_seconds(outcome.position)
+    return {
+        "task_id": outcome.task_id,
         "status": "accepted",
-        "queue_position": acceptance.position,
+        "queue_position": outcome.position,
         "estimated_process_time": None if estimate is None else formatting.duration(estimate),
         "estimated_process_time_ms": None if estimate is None else round(estimate * 1000, 3),
     }
-    headers = {"Location": url_for("tasks.get_task", task_id=acceptance.task_id)}
-    if acceptance.replayed:
-        return answer, 200, {**headers, "Idempotent-Replayed": "true"}
-    return answer, 202, headers
+
+
+def queue_full(refusal: Refusal) -> APIError:
+    return APIError("QUEUE_FULL", "System at capacity; retry later.",
+                    {"waiting": refusal.waiting,
+                     "capacity": current_app.config["QUEUE_CAPACITY"]},
+                    headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER_SECONDS)})
 
 
 def idempotency_key() -> str | None:
@@ -76,7 +151,15 @@ def get_task(task_id: str):
     task = registry().get(task_id)
     if task is None or not (g.principal.is_operator or task.get("owner") == g.principal.id):
         raise APIError("TASK_NOT_FOUND", "Task ID doesn't exist.", {"task_id": task_id})
-    return present(task_id, task)
+    response = jsonify(present(task_id, task))
+    if task["status"] not in FINAL_STATUSES:
+        response.cache_control.no_cache = True
+        return response
+    # A finished task never changes: clients may keep it, and revalidate for free.
+    response.set_etag(hashlib.sha256(response.get_data()).hexdigest()[:32])
+    response.cache_control.private = True  # answers depend on the token
+    response.cache_control.max_age = FINISHED_MAX_AGE_SECONDS
+    return response.make_conditional(request)
 
 
 def present(task_id: str, task: dict) -> dict:
@@ -89,6 +172,7 @@ def present(task_id: str, task: dict) -> dict:
         "type": task.get("type"),
         **echo,
         "attempts": int(task.get("attempts", 0)),
+        "retries": int(task.get("retries", 0)),
         "created_at": formatting.timestamp(task.get("created_at")),
         "started_at": formatting.timestamp(task.get("started_at")),
         "finished_at": formatting.timestamp(task.get("finished_at")),
@@ -102,3 +186,71 @@ def present(task_id: str, task: dict) -> dict:
     elif task["status"] == "failed":
         answer["error"] = {"code": task.get("error_code"), "message": task.get("error_message")}
     return answer
+
+
+@bp.get("/tasks/failed")
+def list_failed():
+    """The dead-letter list: failed tasks, newest first (operator token).
+
+    Query: ``channel``, ``error_code``, ``limit`` (1..1000, default 50), ``before`` (the
+    ``next`` cursor of the previous page).
+
+    Response 200: ``{"tasks": [<GET /task answer>, ...], "next": 1795963633.5 | null}``
+    """
+    require_operator()
+    query = failed_query()
+    found, cursor = registry().failed(matcher(query), query["limit"], query["before"])
+    return {"tasks": [present(task_id, task) for task_id, task in found], "next": cursor}
+
+
+@bp.post("/tasks/failed/retry")
+def retry_failed():
+    """Retry every failed task matching the query's filters, up to ``limit`` (operator token).
+
+    Response 202: ``{"retried": 2, "task_ids": ["task_...", "task_..."]}``
+    """
+    require_operator()
+    query = failed_query()
+    found, _ = registry().failed(matcher(query), query["limit"])
+    retried = send_back({task_id: task for task_id, task in found})
+    return {"retried": len(retried), "task_ids": retried}, 202
+
+
+@bp.post("/task/<task_id>/retry")
+def retry_task(task_id: str):
+    """Retry one failed task (operator token): it is queued again with fresh attempts.
+
+    Response 202: ``{"task_id": "task_...", "status": "queued"}``; 409 when it has not failed.
+    """
+    require_operator()
+    task = registry().get(task_id)
+    if task is None:
+        raise APIError("TASK_NOT_FOUND", "Task ID doesn't exist.", {"task_id": task_id})
+    if not send_back({task_id: task}):
+        raise APIError("TASK_NOT_RETRYABLE", "Only a failed task can be retried.",
+                       {"task_id": task_id, "status": task["status"]})
+    return {"task_id": task_id, "status": "queued"}, 202
+
+
+def failed_query() -> dict:
+    try:
+        return FAILED_QUERY.load(request.args)
+    except ValidationError as exc:
+        raise APIError("INVALID_INPUT", "Request validation failed.",
+                       flatten(exc.messages)) from None
+
+
+def matcher(query: dict):
+    """A predicate on registry hashes for the dead-letter filters."""
+    def matches(task: dict) -> bool:
+        return (task.get("status") == "failed"
+                and query["channel"] in (None, task.get("channel"))
+                and query["error_code"] in (None, task.get("error_code")))
+    return matches
+
+
+def send_back(tasks: dict[str, dict]) -> list[str]:
+    """Queue failed tasks again, each with a new message."""
+    messages = {task_id: analyse_message(celery(), [task_id], task["channel"], task["priority"])
+                for task_id, task in tasks.items()}
+    return registry().retry(messages) if messages else []

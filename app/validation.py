@@ -32,6 +32,9 @@ def json_body():
     except BadRequest:  # a parser-specific message; 413 and others must pass through
         raise APIError("INVALID_INPUT", "The body is not valid JSON.",
                        {"body": "Malformed JSON."}) from None
+    except RecursionError:  # the parser recurses once per level of nesting
+        raise APIError("INVALID_INPUT", "The body is not valid JSON.",
+                       {"body": "Nested too deeply."}) from None
 
 
 def load(schema: Schema) -> dict:

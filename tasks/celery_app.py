@@ -1,6 +1,7 @@
 """The Celery application: the workers' own, and one per API app to publish with."""
 from celery import Celery
 
+from workers import heartbeat
 from workers.reaper import RequeueSweep
 
 
@@ -9,6 +10,7 @@ def make_celery(broker_url: str | None = None) -> Celery:
     app = Celery("sentiment", include=["tasks.sentiment"])
     app.config_from_object("celeryconfig")
     app.steps["worker"].add(RequeueSweep)
+    heartbeat.install(app)  # worker state pushed to Redis; adds --platform-id
     if broker_url:
         app.conf.broker_url = broker_url
     return app

@@ -6,13 +6,15 @@ listed in the README with the reason each has no TTL.
 PREFIX = "sp:"
 
 TASK = PREFIX + "task:%s"  # hash: one task's state, text and result; expires
-# sorted set per priority: ids waiting, scored by accept time; long-lived
-QUEUED = PREFIX + "queued:%s"
+# sorted set per channel and priority: ids waiting, scored by accept time; long-lived
+QUEUED = PREFIX + "queued:%s:%s"
 EVENTS = PREFIX + "events"  # stream of task state changes; capped by MAXLEN, not by TTL
 METRICS = PREFIX + "metrics:%d"  # hash per time bucket of counters; expires
 DEAD = PREFIX + "dead"  # sorted set of failed task ids by failure time; pruned as tasks expire
 PROCESSING = PREFIX + "processing"  # sorted set of ids being processed, by start time; long-lived
 IDEMPOTENCY = PREFIX + "idem:%s:%s"  # token id and Idempotency-Key -> task id; expires
+# hash "channel:priority" -> accept time of the newest task claimed from that list; long-lived
+CLAIMED_UPTO = PREFIX + "claimed-upto"
 REAPER_LOCK = PREFIX + "lock:reaper"  # one requeue sweep at a time across workers; expires
 
 
@@ -20,8 +22,8 @@ def task(task_id: str) -> str:
     return TASK % task_id
 
 
-def queued(priority: str) -> str:
-    return QUEUED % priority
+def queued(channel: str, priority: str) -> str:
+    return QUEUED % (channel, priority)
 
 
 def metrics(bucket: int) -> str:
@@ -30,3 +32,39 @@ def metrics(bucket: int) -> str:
 
 def idempotency(owner: str, key: str) -> str:
     return IDEMPOTENCY % (owner, key)
+
+
+# Operations (workers, agents, API metrics). Long-lived ones are listed in the README.
+WORKER = PREFIX + "worker:%s"  # hash per Celery node: its last heartbeat; expires
+WORKERS = PREFIX + "workers"  # sorted set of node names by last heartbeat; pruned
+WORKER_EVENTS = PREFIX + "worker_events"  # stream of worker heartbeats; capped by MAXLEN
+WORKER_ID_CLAIM = PREFIX + "worker_id:%s"  # string: an id held while its worker starts; expires
+AGENT = PREFIX + "agent:%s"  # hash per host agent: its heartbeat; expires
+AGENTS = PREFIX + "agents"  # sorted set of agent hosts by last heartbeat; pruned
+AGENT_COMMANDS = PREFIX + "agent_commands:%s"  # list of commands for one host's agent; expires
+AGENT_REPLY = PREFIX + "agent_reply:%s"  # list of an agent's replies to one command; expires
+API_METRICS = PREFIX + "api_metrics:%d"  # hash per time bucket of API request counters; expires
+
+
+def worker(node: str) -> str:
+    return WORKER % node
+
+
+def worker_id_claim(worker_id: int) -> str:
+    return WORKER_ID_CLAIM % worker_id
+
+
+def agent(host: str) -> str:
+    return AGENT % host
+
+
+def agent_commands(host: str) -> str:
+    return AGENT_COMMANDS % host
+
+
+def agent_reply(command_id: str) -> str:
+    return AGENT_REPLY % command_id
+
+
+def api_metrics(bucket: int) -> str:
+    return API_METRICS % bucket

@@ -14,7 +14,8 @@ from celery import Celery
 from kombu.transport.redis import Channel
 
 from tasks.queues import PRIORITY_STEPS, queue_for
-from tasks.sentiment import TASK_NAME
+
+TASK_NAME = "sentiment.analyse"  # the Celery task (tasks.sentiment) these messages ask for
 
 
 def list_key(queue: str, priority: str) -> str:

@@ -21,3 +21,22 @@ def queue_for(channel: str) -> str:
 def priorities_at_or_above(priority: str) -> tuple[str, ...]:
     """The priorities served no later than ``priority``, most urgent first."""
     return PRIORITIES[: PRIORITIES.index(priority) + 1]
+
+
+# kombu's Redis transport names a queue's list for priority step n "<queue>\x06\x16<n>"
+# (step 0 is the bare queue name); see kombu.transport.redis.Channel._q_for_pri.
+KOMBU_PRIORITY_SEPARATOR = "\x06\x16"
+
+
+def priority_lists(queue: str, steps) -> dict[int, str]:
+    """The Redis list of each priority step of a Celery queue, as kombu names them."""
+    return {step: queue if step == 0 else f"{queue}{KOMBU_PRIORITY_SEPARATOR}{step}"
+            for step in steps}
+
+
+def priority_of_step(step: int) -> str:
+    """The platform's name of a kombu priority step (``step_9`` for a step no priority uses)."""
+    for priority, value in PRIORITY_STEPS.items():
+        if value == step:
+            return priority
+    return f"step_{step}"

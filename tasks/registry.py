@@ -12,9 +12,10 @@ import redis
 
 from tasks import keys, metrics
 from tasks import registry_scripts as scripts
-from tasks.queues import PRIORITIES, priorities_at_or_above
+from tasks.queues import CHANNELS, PRIORITIES
 
 TASK_ID_PREFIX = "task_"
+DEAD_LETTER_SCAN = 200  # dead-letter ids read per round trip while filtering a page
 
 
 def new_task_id() -> str:
@@ -22,35 +23,52 @@ def new_task_id() -> str:
     return TASK_ID_PREFIX + secrets.token_hex(16)
 
 
-class QueueFull(Exception):
-    """The backlog reached its capacity; nothing was stored."""
+@dataclass(frozen=True)
+class NewTask:
+    """A validated submission, about to be stored."""
 
-    def __init__(self, waiting: int):
-        super().__init__(f"{waiting} tasks waiting")
-        self.waiting = waiting
+    task_id: str
+    channel: str
+    priority: str
+    fields: dict
+    timeout_seconds: float | None = None
+    idempotency_key: str | None = None  # the full Redis key, owner included
 
 
 @dataclass(frozen=True)
 class Acceptance:
-    """What the registry knows right after a task was accepted."""
+    """A task the registry holds: new, or the earlier one behind the same Idempotency-Key."""
 
     task_id: str
-    position: int | None
-    recent_completed: float = 0.0
-    recent_service_ms: float = 0.0
-    window_seconds: float = 0.0
-    replayed: bool = False  # an earlier submission with the same Idempotency-Key
+    position: int | None  # 1 = next to be served; None for a replay
+    replayed: bool = False
 
-    def estimated_seconds(self) -> float | None:
+
+@dataclass(frozen=True)
+class Refusal:
+    """A task refused because the backlog reached its capacity; nothing was stored."""
+
+    waiting: int
+
+
+@dataclass(frozen=True)
+class RecentCompletions:
+    """Completions over the estimate window, as the registry counted them."""
+
+    completed: float
+    service_ms: float
+    window_seconds: float
+
+    def estimated_seconds(self, position: int | None) -> float | None:
         """Mean recent service time plus the tasks ahead at the recent completion rate.
 
         None when nothing completed within the window: there is nothing to measure from.
         """
-        if self.position is None or self.recent_completed <= 0 or self.window_seconds <= 0:
+        if position is None or self.completed <= 0 or self.window_seconds <= 0:
             return None
-        service = self.recent_service_ms / self.recent_completed / 1000
-        rate = self.recent_completed / self.window_seconds
-        return service + (self.position - 1) / rate
+        service = self.service_ms / self.completed / 1000
+        rate = self.completed / self.window_seconds
+        return service + (position - 1) / rate
 
 
 @dataclass(frozen=True)
@@ -58,6 +76,7 @@ class Claim:
     task_id: str
     outcome: str  # claimed, missing, expired, failed, or the status that made it not runnable
     text: str | None = None
+    attempt: int = 0
 
 
 class TaskRegistry:
@@ -71,9 +90,11 @@ class TaskRegistry:
             "task": keys.TASK,
             "queued": keys.QUEUED,
             "processing": keys.PROCESSING,
+            "claimed_upto": keys.CLAIMED_UPTO,
             "events": keys.EVENTS,
             "metrics": keys.METRICS,
             "dead": keys.DEAD,
+            "channels": CHANNELS,
             "priorities": PRIORITIES,
             "ttl": ttl_seconds,
             "maxlen": event_maxlen,
@@ -87,6 +108,7 @@ class TaskRegistry:
         self._complete = client.register_script(scripts.COMPLETE)
         self._fail = client.register_script(scripts.FAIL)
         self._requeue = client.register_script(scripts.REQUEUE)
+        self._retry = client.register_script(scripts.RETRY)
 
     @classmethod
     def from_settings(cls, client: redis.Redis, config) -> "TaskRegistry":
@@ -95,47 +117,77 @@ class TaskRegistry:
                    config["ESTIMATE_WINDOW_SECONDS"], config["MAX_ATTEMPTS"],
                    config["IDEMPOTENCY_TTL_SECONDS"])
 
-    def accept(self, task_id: str, priority: str, fields: dict, message: tuple[str, str],
-               timeout_seconds: float | None = None, idempotency_key: str | None = None,
-               capacity: int = 0) -> Acceptance:
-        """Store a new queued task with its Celery message; say where it stands in the queue.
+    def accept(self, tasks: list[NewTask], groups: list[tuple[str, str]],
+               group_of: list[int], capacity: int = 0
+               ) -> tuple[list[Acceptance | Refusal], RecentCompletions]:
+        """Store new tasks and enqueue the messages of their groups, in one step.
 
-        Raises ``QueueFull`` when ``capacity`` tasks are already waiting.
+        ``groups`` are (list key, Celery message) pairs; ``group_of[i]`` is the index of the
+        group whose message names ``tasks[i]``. A group's message is enqueued only if one of
+        its tasks was stored.
         """
-        queue_key, body = message
         reply = self._accept(args=[self._config, json.dumps({
-            "id": task_id, "priority": priority, "ahead": priorities_at_or_above(priority),
-            "timeout": timeout_seconds, "fields": fields, "queue_key": queue_key,
-            "message": body, "idempotency_key": idempotency_key, "capacity": capacity,
+            "items": [{"id": t.task_id, "channel": t.channel, "priority": t.priority,
+                       "timeout": t.timeout_seconds, "fields": t.fields,
+                       "idempotency_key": t.idempotency_key, "group": group + 1}
+                      for t, group in zip(tasks, group_of, strict=True)],
+            "groups": groups, "capacity": capacity,
         })])
-        outcome = reply[0]
-        if outcome == "duplicate":
-            return Acceptance(reply[1], None, replayed=True)
-        if outcome == "full":
-            raise QueueFull(int(reply[1]))
-        _, position, completed, service_ms, covered = reply
-        return Acceptance(task_id, int(position), float(completed), float(service_ms),
-                          float(covered))
+        *outcomes, (completed, service_ms, covered) = reply
+        results: list[Acceptance | Refusal] = []
+        for task, (outcome, value) in zip(tasks, outcomes, strict=True):
+            if outcome == "accepted":
+                results.append(Acceptance(task.task_id, int(value)))
+            elif outcome == "duplicate":
+                results.append(Acceptance(value, None, replayed=True))
+            else:
+                results.append(Refusal(int(value)))
+        return results, RecentCompletions(float(completed), float(service_ms), float(covered))
 
     def claim(self, task_ids: list[str], worker: str) -> list[Claim]:
         """Mark tasks as processing by ``worker`` and return their texts; skip finished ones."""
         rows = self._claim(args=[self._config, worker, *task_ids])
-        return [Claim(row[0], row[1], row[2] if len(row) > 2 else None) for row in rows]
+        return [Claim(row[0], row[1], *row[2:]) for row in rows]
 
-    def complete(self, task_id: str, result: dict) -> bool:
-        """Store a result; False when the task was no longer processing (a redelivery)."""
-        return bool(self._complete(args=[self._config, task_id, json.dumps(result)]))
+    def complete(self, results: dict[str, dict]) -> int:
+        """Store results, in one round trip; returns how many tasks this completed.
+
+        A task no longer processing (a redelivery) is left as it is.
+        """
+        with self.client.pipeline(transaction=False) as pipe:
+            for task_id, result in results.items():
+                self._complete(args=[self._config, task_id, json.dumps(result)], client=pipe)
+            return sum(pipe.execute())
 
     def fail(self, task_id: str, code: str, message: str) -> bool:
         """End a task as failed with an error code; False when it had already ended."""
         return bool(self._fail(args=[self._config, task_id, code, message]))
 
-    def processing_since_before(self, cutoff: float) -> list[str]:
-        """Ids of tasks that started processing before ``cutoff`` and have not ended."""
-        return self.client.zrangebyscore(keys.PROCESSING, "-inf", cutoff)
+    def stale_candidates(self, cutoff: float, per_list: int) -> dict[str, tuple[str, str]]:
+        """Tasks the requeue sweep should look at, with their channel and priority.
+
+        Those processing since before ``cutoff``, and the oldest few waiting on each list
+        since before it: a lost message leaves its task the oldest on its list.
+        """
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.zrangebyscore(keys.PROCESSING, "-inf", cutoff, start=0, num=per_list * 10)
+            lists = [(c, p) for c in CHANNELS for p in PRIORITIES]
+            for channel, priority in lists:
+                pipe.zrangebyscore(keys.queued(channel, priority), "-inf", cutoff,
+                                   start=0, num=per_list)
+            processing, *waiting = pipe.execute()
+        candidates = {task_id: route for route, ids in zip(lists, waiting, strict=True)
+                      for task_id in ids}
+        if processing:
+            routes = self.routes(processing)
+            candidates.update(routes)
+            expired = [task_id for task_id in processing if task_id not in routes]
+            if expired:  # their data expired while processing: nothing left to run
+                self.client.zrem(keys.PROCESSING, *expired)
+        return candidates
 
     def routes(self, task_ids: list[str]) -> dict[str, tuple[str, str]]:
-        """Channel and priority of each task that still exists."""
+        """Channel and priority of each of ``task_ids`` that still exists."""
         with self.client.pipeline(transaction=False) as pipe:
             for task_id in task_ids:
                 pipe.hmget(keys.task(task_id), "channel", "priority")
@@ -144,8 +196,42 @@ class TaskRegistry:
                 for task_id, (channel, priority) in zip(task_ids, rows, strict=True) if channel}
 
     def requeue(self, cutoff: float, messages: dict[str, tuple[str, str]]) -> list[str]:
-        """Put back tasks still processing since before ``cutoff``, each with its message."""
+        """Put back the tasks among ``messages`` that are stale, each with its message."""
         return self._requeue(args=[self._config, repr(cutoff), json.dumps(messages)])
+
+    def failed(self, matches, limit: int, before: float | None = None
+               ) -> tuple[list[tuple[str, dict]], float | None]:
+        """Failed tasks (the dead-letter set), newest first, that ``matches`` accepts.
+
+        Returns up to ``limit`` (id, task) pairs and the cursor of the next page (or None).
+        Ids whose task has expired are pruned from the set on the way.
+        """
+        found: list[tuple[str, dict]] = []
+        upper = "+inf" if before is None else f"({before}"
+        while len(found) < limit:
+            page = self.client.zrevrangebyscore(keys.DEAD, upper, "-inf", start=0,
+                                                num=DEAD_LETTER_SCAN, withscores=True)
+            if not page:
+                return found, None
+            with self.client.pipeline(transaction=False) as pipe:
+                for task_id, _ in page:
+                    pipe.hgetall(keys.task(task_id))
+                tasks = pipe.execute()
+            expired = [task_id for (task_id, _), task in zip(page, tasks, strict=True)
+                       if not task]
+            if expired:
+                self.client.zrem(keys.DEAD, *expired)
+            for (task_id, score), task in zip(page, tasks, strict=True):
+                if task and matches(task):
+                    found.append((task_id, task))
+                    if len(found) == limit:
+                        return found, score
+            upper = f"({page[-1][1]}"
+        return found, None
+
+    def retry(self, messages: dict[str, tuple[str, str]]) -> list[str]:
+        """Send failed tasks back to their queues, each with its message; returns those sent."""
+        return self._retry(args=[self._config, json.dumps(messages)])
 
     def get(self, task_id: str) -> dict | None:
         """The stored task as a dict of strings, or None when unknown or expired."""

@@ -5,7 +5,8 @@ Every script gets the same first argument, a JSON object with the key templates 
 Redis's own clock, so API hosts and workers with drifting clocks still agree.
 """
 
-# Shared by every script: config, clock, the event stream and the metrics buckets.
+# Shared by every script: config, clock, the event stream, the metrics buckets and the
+# waiting sets (one sorted set per channel and priority, scored by accept time).
 PRELUDE = """
 local cfg = cjson.decode(ARGV[1])
 local clock = redis.call('TIME')
@@ -13,11 +14,14 @@ local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local now_s = string.format('%.6f', now)
 
 local function task_key(id) return string.format(cfg.task, id) end
+local function waiting_key(channel, priority)
+  return string.format(cfg.queued, channel, priority)
+end
 
 local function emit(key, id, status, extra)
-  local f = redis.call('HMGET', key, 'channel', 'priority', 'customer_id')
+  local f = redis.call('HMGET', key, 'channel', 'priority', 'customer_id', 'worker')
   local event = {task_id = id, status = status, channel = f[1], priority = f[2],
-                 customer_id = f[3] or cjson.null, at = now}
+                 customer_id = f[3] or cjson.null, worker = f[4] or cjson.null, at = now}
   for k, v in pairs(extra or {}) do event[k] = v end
   redis.call('XADD', cfg.events, 'MAXLEN', '~', cfg.maxlen, '*', 'event', cjson.encode(event))
 end
@@ -41,7 +45,7 @@ end
 -- A failed task also enters the dead-letter set, from which operators list and retry.
 local function fail(key, id, code, message)
   local f = redis.call('HMGET', key, 'channel', 'priority')
-  redis.call('ZREM', string.format(cfg.queued, f[2]), id)
+  redis.call('ZREM', waiting_key(f[1], f[2]), id)
   redis.call('ZREM', cfg.processing, id)
   redis.call('HSET', key, 'status', 'failed', 'error_code', code, 'error_message', message,
              'finished_at', now_s)
@@ -52,53 +56,64 @@ local function fail(key, id, code, message)
 end
 """
 
-# ARGV[2] a JSON object: id, priority, ahead (the priorities served no later than this one),
-# timeout (seconds or null), fields (the task's own), queue_key and message (the Celery
-# message and its list), idempotency_key (or null), capacity (0: none). Stores the task and
-# enqueues its message in one step. Returns {'accepted', position, completed, service_ms,
-# covered}, {'duplicate', earlier task id} or {'full', tasks waiting}.
+# ARGV[2] a JSON object: items (each id, channel, priority, timeout (seconds or null),
+# fields, idempotency_key (or null), group), groups (each [list key, Celery message naming
+# its items' ids]) and capacity (0: none). Stores the items and enqueues the messages of the
+# groups that got at least one, in one step. Returns, per item, {'accepted', position},
+# {'duplicate', earlier task id} or {'full', tasks waiting}; then the recent completion
+# figures the wait estimate is built from: completed, service_ms, covered.
 ACCEPT = PRELUDE + """
-local task = cjson.decode(ARGV[2])
-if task.idempotency_key ~= cjson.null then
-  local earlier = redis.call('GET', task.idempotency_key)
-  if earlier then return {'duplicate', earlier} end
-end
-if task.capacity > 0 then
-  local waiting = 0
-  for _, p in ipairs(cfg.priorities) do
-    waiting = waiting + redis.call('ZCARD', string.format(cfg.queued, p))
+local batch = cjson.decode(ARGV[2])
+
+-- Tasks waiting per priority, kept current as items are added: positions need no recount.
+local waiting, total = {}, 0
+for _, p in ipairs(cfg.priorities) do
+  waiting[p] = 0
+  for _, channel in ipairs(cfg.channels) do
+    waiting[p] = waiting[p] + redis.call('ZCARD', waiting_key(channel, p))
   end
-  if waiting >= task.capacity then return {'full', waiting} end
+  total = total + waiting[p]
 end
 
-local key = task_key(task.id)
-local pairs_ = {'status', 'queued', 'priority', task.priority, 'created_at', now_s,
-                'attempts', 0}
-for field, value in pairs(task.fields) do
-  pairs_[#pairs_ + 1] = field
-  pairs_[#pairs_ + 1] = tostring(value)
-end
-if task.timeout ~= cjson.null then
-  pairs_[#pairs_ + 1] = 'expires_at'
-  pairs_[#pairs_ + 1] = string.format('%.6f', now + task.timeout)
-end
-redis.call('HSET', key, unpack(pairs_))
-redis.call('EXPIRE', key, cfg.ttl)
-redis.call('ZADD', string.format(cfg.queued, task.priority), now, task.id)
-redis.call('LPUSH', task.queue_key, task.message)
-if task.idempotency_key ~= cjson.null then
-  redis.call('SET', task.idempotency_key, task.id, 'EX', cfg.idempotency_ttl)
-end
-emit(key, task.id, 'queued')
-
-local position = 0
-for _, p in ipairs(task.ahead) do
-  local queue = string.format(cfg.queued, p)
-  if p == task.priority then
-    position = position + redis.call('ZCOUNT', queue, '-inf', now)
+local out, used = {}, {}
+for i, item in ipairs(batch.items) do
+  local earlier = item.idempotency_key ~= cjson.null and redis.call('GET', item.idempotency_key)
+  if earlier then
+    out[i] = {'duplicate', earlier}
+  elseif batch.capacity > 0 and total >= batch.capacity then
+    out[i] = {'full', total}
   else
-    position = position + redis.call('ZCARD', queue)
+    local key = task_key(item.id)
+    local fields = {'status', 'queued', 'channel', item.channel, 'priority', item.priority,
+                    'created_at', now_s, 'attempts', 0}
+    for field, value in pairs(item.fields) do
+      fields[#fields + 1] = field
+      fields[#fields + 1] = tostring(value)
+    end
+    if item.timeout ~= cjson.null then
+      fields[#fields + 1] = 'expires_at'
+      fields[#fields + 1] = string.format('%.6f', now + item.timeout)
+    end
+    redis.call('HSET', key, unpack(fields))
+    redis.call('EXPIRE', key, cfg.ttl)
+    redis.call('ZADD', waiting_key(item.channel, item.priority), now, item.id)
+    if item.idempotency_key ~= cjson.null then
+      redis.call('SET', item.idempotency_key, item.id, 'EX', cfg.idempotency_ttl)
+    end
+    emit(key, item.id, 'queued')
+    waiting[item.priority] = waiting[item.priority] + 1
+    total = total + 1
+    local position = 0
+    for _, p in ipairs(cfg.priorities) do
+      position = position + waiting[p]
+      if p == item.priority then break end
+    end
+    out[i] = {'accepted', position}
+    used[item.group] = true
   end
+end
+for group, route in ipairs(batch.groups) do
+  if used[group] then redis.call('LPUSH', route[1], route[2]) end
 end
 
 local completed, service_ms = 0, 0
@@ -109,32 +124,39 @@ for bucket = first, last do
   completed = completed + (tonumber(f[1]) or 0)
   service_ms = service_ms + (tonumber(f[2]) or 0)
 end
-local covered = now - first * cfg.bucket_seconds
-return {'accepted', position, tostring(completed), tostring(service_ms), tostring(covered)}
+out[#out + 1] = {tostring(completed), tostring(service_ms),
+                 tostring(now - first * cfg.bucket_seconds)}
+return out
 """
 
 # ARGV[2] the worker's name, ARGV[3..] task ids. Moves each queued (or redelivered, still
 # processing) task to processing and returns its text; a task whose timeout has passed, or
-# whose worker died during every allowed attempt, fails instead.
+# whose worker died during every allowed attempt, fails instead. Records, per channel and
+# priority, the accept time of the newest task claimed: a list is served oldest first, so
+# an older task still waiting long after that has lost its message (see REQUEUE_LOST).
 CLAIM = PRELUDE + """
 local worker = ARGV[2]
 local out = {}
 for i = 3, #ARGV do
   local id = ARGV[i]
   local key = task_key(id)
-  local f = redis.call('HMGET', key, 'status', 'text', 'expires_at', 'priority', 'attempts')
+  local f = redis.call('HMGET', key, 'status', 'text', 'expires_at', 'channel', 'priority',
+                       'attempts', 'created_at')
   local status = f[1]
   if not status then
     out[#out + 1] = {id, 'missing'}
   elseif status == 'queued' or status == 'processing' then
-    redis.call('ZREM', string.format(cfg.queued, f[4]), id)
+    redis.call('ZREM', waiting_key(f[4], f[5]), id)
+    local list = f[4] .. ':' .. f[5]
+    local newest = tonumber(redis.call('HGET', cfg.claimed_upto, list) or 0)
+    if tonumber(f[7]) > newest then redis.call('HSET', cfg.claimed_upto, list, f[7]) end
     if f[3] and tonumber(f[3]) < now then
       fail(key, id, 'TASK_EXPIRED', 'the task was not started before its timeout')
       out[#out + 1] = {id, 'expired'}
-    elseif tonumber(f[5]) >= cfg.max_attempts then
+    elseif tonumber(f[6]) >= cfg.max_attempts then
       -- Every earlier attempt ended with its worker gone: a poison message must not loop.
       fail(key, id, 'TOO_MANY_ATTEMPTS',
-           'the worker was lost during each of ' .. f[5] .. ' attempts')
+           'the worker was lost during each of ' .. f[6] .. ' attempts')
       out[#out + 1] = {id, 'failed'}
     else
       redis.call('HSET', key, 'status', 'processing', 'started_at', now_s, 'worker', worker)
@@ -142,7 +164,7 @@ for i = 3, #ARGV do
       redis.call('EXPIRE', key, cfg.ttl)
       redis.call('ZADD', cfg.processing, now, id)
       emit(key, id, 'processing', {attempt = attempt, worker = worker})
-      out[#out + 1] = {id, 'claimed', f[2]}
+      out[#out + 1] = {id, 'claimed', f[2], attempt}
     end
   else
     out[#out + 1] = {id, status}
@@ -180,19 +202,34 @@ return 1
 """
 
 # ARGV[2] cutoff (seconds since the epoch), ARGV[3] a JSON object {task id: [list key,
-# message]}. Puts back in its queue each task still processing since before the cutoff: its
-# worker died or lost Redis, and its own message may sit unacknowledged for the whole
-# visibility timeout. Returns the ids requeued.
+# message]}. Puts each task back in its queue with a new message when it is
+#  - still processing since before the cutoff: its worker died or lost Redis, and its own
+#    message may sit unacknowledged for the whole visibility timeout; or
+#  - still waiting since before the cutoff although its list is empty, or a task accepted
+#    after it on the same list was already claimed (lists are served oldest first): its
+#    message was lost. kombu pops a message, then records it as unacknowledged; a Redis
+#    crash in between leaves the message only in a worker that is going down.
+# The task is rescored as accepted now, like its new message at the back of the list.
+# Returns the ids requeued.
 REQUEUE = PRELUDE + """
 local cutoff = tonumber(ARGV[2])
 local requeued = {}
 for id, route in pairs(cjson.decode(ARGV[3])) do
   local key = task_key(id)
-  local f = redis.call('HMGET', key, 'status', 'started_at', 'priority')
-  if f[1] == 'processing' and tonumber(f[2]) < cutoff then
+  local f = redis.call('HMGET', key, 'status', 'started_at', 'channel', 'priority')
+  local stale = f[1] == 'processing' and tonumber(f[2]) < cutoff
+  if f[1] == 'queued' then
+    local waiting = redis.call('ZSCORE', waiting_key(f[3], f[4]), id)
+    if waiting and tonumber(waiting) < cutoff then
+      local newest = redis.call('HGET', cfg.claimed_upto, f[3] .. ':' .. f[4])
+      stale = redis.call('LLEN', route[1]) == 0
+              or (newest ~= false and tonumber(newest) > tonumber(waiting))
+    end
+  end
+  if stale then
     redis.call('HSET', key, 'status', 'queued')
     redis.call('ZREM', cfg.processing, id)
-    redis.call('ZADD', string.format(cfg.queued, f[3]), now, id)
+    redis.call('ZADD', waiting_key(f[3], f[4]), now, id)
     redis.call('LPUSH', route[1], route[2])
     emit(key, id, 'queued', {requeued = true})
     requeued[#requeued + 1] = id
@@ -201,4 +238,27 @@ for id, route in pairs(cjson.decode(ARGV[3])) do
   end
 end
 return requeued
+"""
+
+# ARGV[2] a JSON object {task id: [list key, message]}. Sends failed tasks back to their
+# queue with a new message and a fresh attempt count; returns the ids retried.
+RETRY = PRELUDE + """
+local retried = {}
+for id, route in pairs(cjson.decode(ARGV[2])) do
+  local key = task_key(id)
+  local f = redis.call('HMGET', key, 'status', 'channel', 'priority')
+  if f[1] == 'failed' then
+    redis.call('HDEL', key, 'error_code', 'error_message', 'finished_at', 'started_at',
+               'expires_at')
+    redis.call('HSET', key, 'status', 'queued', 'attempts', 0)
+    redis.call('HINCRBY', key, 'retries', 1)
+    redis.call('EXPIRE', key, cfg.ttl)
+    redis.call('ZREM', cfg.dead, id)
+    redis.call('ZADD', waiting_key(f[2], f[3]), now, id)
+    redis.call('LPUSH', route[1], route[2])
+    emit(key, id, 'queued', {retried = true})
+    retried[#retried + 1] = id
+  end
+end
+return retried
 """

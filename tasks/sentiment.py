@@ -3,23 +3,25 @@
 A message carries task ids only; the texts live in the registry, which makes a redelivered
 or re-published message harmless: the registry says what is still to do.
 """
+import itertools
 import logging
+import random
 import time
 from functools import lru_cache
 
 import redis
 from celery import shared_task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Reject, SoftTimeLimitExceeded
 from celery.signals import worker_init
 
 import settings
 from tasks import analysis
 from tasks.connections import connect
+from tasks.messages import TASK_NAME, analyse_message
 from tasks.registry import TaskRegistry
 
 logger = logging.getLogger(__name__)
 
-TASK_NAME = "sentiment.analyse"
 TASK_TYPES = ("sentiment_analysis",)
 
 
@@ -44,28 +46,66 @@ def analyse_one(text: str) -> dict:
     return result
 
 
-# Redis errors are transient: retry with exponential backoff and jitter, capped well under
-# the broker's visibility timeout (a retry waits unacknowledged in a worker).
-@shared_task(name=TASK_NAME, bind=True, acks_late=True,
-             autoretry_for=(redis.ConnectionError, redis.TimeoutError),
-             retry_backoff=True, retry_backoff_max=30, retry_jitter=True, max_retries=20)
+# Redis errors are retried inside the task, with exponential backoff and jitter, for as
+# long as the soft time limit leaves room. Celery's own retry would publish a new message,
+# which fails too while Redis is away, and then drop the original.
+REDIS_RETRY_BUDGET_SECONDS = 10
+REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+
+
+def with_redis_retry(operation, *args, budget: float = REDIS_RETRY_BUDGET_SECONDS):
+    """Run a registry operation, retrying Redis errors until ``budget`` seconds have passed.
+
+    Gives up with ``Reject(requeue=True)``: the message goes back to its queue or, if Redis
+    is still away, stays unacknowledged until the broker redelivers it.
+    """
+    deadline = time.monotonic() + budget
+    for attempt in itertools.count():
+        try:
+            return operation(*args)
+        except REDIS_ERRORS as exc:
+            delay = min(0.1 * 2 ** attempt, 2.0) * random.uniform(0.5, 1.0)
+            if time.monotonic() + delay > deadline:
+                raise Reject(exc, requeue=True) from exc
+            logger.warning("Redis unavailable (%s); retrying in %.2fs", exc, delay)
+            time.sleep(delay)
+
+
+EVERY_START = 1e18  # a requeue cutoff later than any start time: every claimed task goes
+
+
+@shared_task(name=TASK_NAME, bind=True, acks_late=True)
 def analyse_tasks(self, task_ids: list[str]) -> int:
     """Analyse the registry's tasks named in this message; returns how many completed."""
     registry = worker_registry()
-    completed = 0
-    claims = [c for c in registry.claim(task_ids, self.request.hostname or "unknown")
+    worker = self.request.hostname or "unknown"
+    claims = [c for c in with_redis_retry(registry.claim, task_ids, worker)
               if c.outcome == "claimed"]
+    if len(claims) > 1 and any(claim.attempt > 1 for claim in claims):
+        # This group's message came back: a worker died on it. Send each task on in a
+        # message of its own, so only a task that kills workers uses up its attempts.
+        split(registry, self.app, claims)
+        return 0
+    results = {}
     for index, claim in enumerate(claims):
         try:
-            result = analyse_one(claim.text or "")
+            results[claim.task_id] = analyse_one(claim.text or "")
         except SoftTimeLimitExceeded:
+            with_redis_retry(registry.complete, results)
             for late in claims[index:]:
-                registry.fail(late.task_id, "TASK_TIMEOUT",
-                              "the analysis exceeded the task time limit")
-            return completed
+                with_redis_retry(registry.fail, late.task_id, "TASK_TIMEOUT",
+                                 "the analysis exceeded the task time limit")
+            return len(results)
         except Exception as exc:  # a bad text must fail its task, not the whole message
             logger.exception("analysis of task %s failed", claim.task_id)
-            registry.fail(claim.task_id, "ANALYSIS_FAILED", type(exc).__name__)
-            continue
-        completed += registry.complete(claim.task_id, result)
-    return completed
+            with_redis_retry(registry.fail, claim.task_id, "ANALYSIS_FAILED",
+                             type(exc).__name__)
+    return with_redis_retry(registry.complete, results) if results else 0
+
+
+def split(registry: TaskRegistry, celery, claims) -> None:
+    """Put each claimed task back in its queue with a message of its own."""
+    routes = registry.routes([claim.task_id for claim in claims])
+    messages = {task_id: analyse_message(celery, [task_id], channel, priority)
+                for task_id, (channel, priority) in routes.items()}
+    with_redis_retry(registry.requeue, EVERY_START, messages)

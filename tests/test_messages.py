@@ -2,9 +2,10 @@
 import base64
 import json
 
+import redis as redis_py
+
 from tasks.celery_app import make_celery
-from tasks.messages import analyse_message, list_key
-from tasks.sentiment import TASK_NAME
+from tasks.messages import TASK_NAME, analyse_message, list_key
 
 IGNORED = {("properties", "delivery_tag"), ("properties", "reply_to"), ("headers", "origin")}
 
@@ -16,8 +17,11 @@ def comparable(message: dict) -> dict:
             for section, value in message.items()}
 
 
-def test_a_built_message_equals_what_kombu_publishes(redis_client, redis_server):
-    celery = make_celery(redis_server.url)
+def test_a_built_message_equals_what_kombu_publishes(redis_server):
+    url = redis_server.database(5)  # no worker consumes it: the message stays to be read
+    redis_client = redis_py.Redis.from_url(url, decode_responses=True)
+    redis_client.flushdb()
+    celery = make_celery(url)
     celery.send_task(TASK_NAME, args=[["task_abc"]], queue="voice", exchange="",
                      routing_key="voice", priority=0, task_id="task_abc")
     [published] = redis_client.lrange("voice", 0, -1)

@@ -2,11 +2,13 @@
 import json
 
 import pytest
+import redis as redis_py
 
+from conftest import store_task
 from tasks import keys
 from tasks.celery_app import make_celery
 from tasks.connections import connect
-from tasks.registry import QueueFull, TaskRegistry, new_task_id
+from tasks.registry import NewTask, Refusal, TaskRegistry, new_task_id
 from workers.reaper import sweep
 
 TTL = 120
@@ -14,22 +16,36 @@ MAX_ATTEMPTS = 3
 WORKER = "test-worker@host"
 
 
+DATABASE = 6  # no worker consumes it: what the registry enqueues stays to be read
+
+
+@pytest.fixture
+def redis_client(redis_server):
+    client = redis_py.Redis.from_url(redis_server.database(DATABASE), decode_responses=True)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
 @pytest.fixture
 def registry(redis_server, redis_client):
-    return TaskRegistry(connect(redis_server.url), ttl_seconds=TTL, event_maxlen=1000,
-                        estimate_window_seconds=60, max_attempts=MAX_ATTEMPTS)
+    return TaskRegistry(connect(redis_server.database(DATABASE)), ttl_seconds=TTL,
+                        event_maxlen=1000, estimate_window_seconds=60,
+                        max_attempts=MAX_ATTEMPTS)
 
 
 @pytest.fixture(scope="module")
 def celery(redis_server):
-    return make_celery(redis_server.url)
+    return make_celery(redis_server.database(DATABASE))
 
 
-def accept(registry, priority="normal", **options):
-    task_id = new_task_id()
-    registry.accept(task_id, priority, {"channel": "chat", "text": "I love it"},
-                    ("chat-list", "message of " + task_id), **options)
-    return task_id
+def accept(registry, priority="normal", queue_key="chat-list", **options):
+    return store_task(registry, priority=priority, text="I love it", queue_key=queue_key,
+                      **options).task_id
+
+
+def complete(registry, task_id, sentiment="positive"):
+    return registry.complete({task_id: {"sentiment": sentiment, "processing_time_ms": 1.0}})
 
 
 def events(redis_client, task_id):
@@ -54,7 +70,7 @@ def test_every_task_key_expires(registry, redis_client):
     assert 0 < redis_client.ttl(keys.task(task_id)) <= TTL
 
     registry.claim([task_id], WORKER)
-    registry.complete(task_id, {"sentiment": "positive", "processing_time_ms": 1.0})
+    complete(registry, task_id)
 
     assert 0 < redis_client.ttl(keys.task(task_id)) <= TTL
     metric_keys = list(redis_client.scan_iter(keys.METRICS.replace("%d", "*")))
@@ -65,12 +81,12 @@ def test_a_redelivered_message_neither_reruns_nor_recounts_a_completed_task(regi
     task_id = accept(registry)
     [claim] = registry.claim([task_id], WORKER)
     assert (claim.outcome, claim.text) == ("claimed", "I love it")
-    assert registry.complete(task_id, {"sentiment": "positive", "processing_time_ms": 1.0})
+    assert complete(registry, task_id)
 
     [again] = registry.claim([task_id], WORKER)
 
     assert again.outcome == "completed" and again.text is None
-    assert not registry.complete(task_id, {"sentiment": "negative", "processing_time_ms": 1.0})
+    assert not complete(registry, task_id, "negative")
     assert json.loads(registry.get(task_id)["result"])["sentiment"] == "positive"
     assert metric_total(redis_client, "completed") == 1
     assert events(redis_client, task_id) == ["queued", "processing", "completed"]
@@ -95,11 +111,11 @@ def test_unknown_and_expired_ids_are_missing(registry):
 
 def test_claiming_takes_the_task_out_of_the_queue_count(registry, redis_client):
     first, second = accept(registry), accept(registry)
-    assert redis_client.zcard(keys.queued("normal")) == 2
+    assert redis_client.zcard(keys.queued("chat", "normal")) == 2
 
     registry.claim([first], WORKER)
 
-    assert redis_client.zrange(keys.queued("normal"), 0, -1) == [second]
+    assert redis_client.zrange(keys.queued("chat", "normal"), 0, -1) == [second]
 
 
 def test_a_failed_task_keeps_its_code_and_cannot_complete_later(registry, redis_client):
@@ -107,7 +123,7 @@ def test_a_failed_task_keeps_its_code_and_cannot_complete_later(registry, redis_
     registry.claim([task_id], WORKER)
 
     assert registry.fail(task_id, "ANALYSIS_FAILED", "ValueError")
-    assert not registry.complete(task_id, {"sentiment": "positive", "processing_time_ms": 1.0})
+    assert not complete(registry, task_id)
 
     task = registry.get(task_id)
     assert (task["status"], task["error_code"]) == ("failed", "ANALYSIS_FAILED")
@@ -118,13 +134,11 @@ def test_estimate_grows_with_the_tasks_ahead(registry):
     for _ in range(5):
         task_id = accept(registry)
         registry.claim([task_id], WORKER)
-        registry.complete(task_id, {"sentiment": "positive", "processing_time_ms": 1.0})
+        complete(registry, task_id)
 
-    estimates = []
-    for _ in range(3):
-        acceptance = registry.accept(new_task_id(), "normal", {"channel": "chat", "text": "x"},
-                                     ("chat", "message"))
-        estimates.append(acceptance.estimated_seconds())
+    tasks = [NewTask(new_task_id(), "chat", "normal", {"text": "x"}) for _ in range(3)]
+    outcomes, recent = registry.accept(tasks, [("nowhere", "message")], [0, 0, 0])
+    estimates = [recent.estimated_seconds(outcome.position) for outcome in outcomes]
 
     assert estimates[0] > 0
     assert estimates[0] < estimates[1] < estimates[2]
@@ -143,7 +157,7 @@ def test_a_task_whose_worker_keeps_dying_fails_after_max_attempts(registry, redi
 def test_end_to_end_latency_lands_in_one_histogram_bin(registry, redis_client):
     task_id = accept(registry)
     registry.claim([task_id], WORKER)
-    registry.complete(task_id, {"sentiment": "positive", "processing_time_ms": 1.0})
+    complete(registry, task_id)
 
     bins = {field: value for key in redis_client.scan_iter(keys.METRICS.replace("%d", "*"))
             for field, value in redis_client.hgetall(key).items()
@@ -162,10 +176,8 @@ def test_accepting_stores_the_task_and_enqueues_its_message_together(registry, r
 
 def test_the_same_idempotency_key_returns_the_first_task(registry, redis_client):
     key = keys.idempotency("owner", "order-17")
-    first = registry.accept(new_task_id(), "normal", {"channel": "chat", "text": "a"},
-                            ("chat-list", "one"), idempotency_key=key)
-    second = registry.accept(new_task_id(), "normal", {"channel": "chat", "text": "a"},
-                             ("chat-list", "two"), idempotency_key=key)
+    first = store_task(registry, queue_key="chat-list", message="one", idempotency_key=key)
+    second = store_task(registry, queue_key="chat-list", message="two", idempotency_key=key)
 
     assert (second.task_id, second.replayed) == (first.task_id, True)
     assert redis_client.lrange("chat-list", 0, -1) == ["one"]
@@ -176,10 +188,9 @@ def test_a_full_queue_stores_nothing(registry, redis_client):
     accept(registry, capacity=2)
     accept(registry, capacity=2)
 
-    with pytest.raises(QueueFull) as full:
-        accept(registry, capacity=2)
+    refusal = store_task(registry, queue_key="chat-list", capacity=2)
 
-    assert full.value.waiting == 2
+    assert refusal == Refusal(waiting=2)
     assert redis_client.llen("chat-list") == 2
     assert len(list(redis_client.scan_iter(keys.TASK % "*"))) == 2
 
@@ -202,3 +213,66 @@ def test_the_sweep_requeues_tasks_whose_worker_stopped_answering(registry, celer
     assert json.loads(message)["headers"]["argsrepr"] == repr([[stale]])
     [claim] = registry.claim([stale], WORKER)
     assert claim.outcome == "claimed" and registry.get(stale)["attempts"] == "2"
+
+
+def backdate(redis_client, task_id, seconds=3600.0):
+    """Make a waiting task look accepted long ago."""
+    redis_client.zadd(keys.queued("chat", "normal"), {task_id: seconds})
+    redis_client.hset(keys.task(task_id), "created_at", str(seconds))
+
+
+def test_the_sweep_requeues_a_task_whose_message_was_lost(registry, celery, redis_client):
+    lost, behind = accept(registry, queue_key="elsewhere"), accept(registry)
+    backdate(redis_client, lost, 100.0)
+    backdate(redis_client, behind, 200.0)
+    registry.claim([behind], WORKER)  # the list moved past the lost one
+
+    requeued = sweep(registry, celery, requeue_after=30, holder="test")
+
+    assert requeued == [lost]
+    assert registry.get(lost)["status"] == "queued"
+    [message] = redis_client.lrange("chat\x06\x163", 0, -1)
+    assert json.loads(message)["headers"]["argsrepr"] == repr([[lost]])
+
+
+def test_the_sweep_leaves_tasks_waiting_their_turn(registry, celery, redis_client):
+    waiting = [accept(registry, queue_key="chat\x06\x163") for _ in range(3)]
+    for task_id in waiting:
+        backdate(redis_client, task_id)
+
+    assert sweep(registry, celery, requeue_after=30, holder="test") == []
+    assert redis_client.llen("chat\x06\x163") == 3
+
+
+def test_a_batch_is_stored_with_one_message_per_channel_and_priority(registry, redis_client):
+    tasks = [NewTask(new_task_id(), channel, priority, {"text": "ok"})
+             for channel, priority in [("chat", "high"), ("email", "low"), ("chat", "high")]]
+    groups = [("chat-high", "message 1"), ("email-low", "message 2")]
+
+    outcomes, _ = registry.accept(tasks, groups, [0, 1, 0])
+
+    # Each position is taken as the item is stored: the low one has one high ahead then.
+    assert [o.position for o in outcomes] == [1, 2, 2]
+    assert redis_client.lrange("chat-high", 0, -1) == ["message 1"]
+    assert redis_client.lrange("email-low", 0, -1) == ["message 2"]
+
+
+def test_a_group_whose_tasks_were_all_refused_sends_no_message(registry, redis_client):
+    accept(registry, capacity=1)
+
+    outcomes, _ = registry.accept([NewTask(new_task_id(), "chat", "normal", {"text": "x"})],
+                                  [("chat-list", "late")], [0], capacity=1)
+
+    assert outcomes == [Refusal(waiting=1)]
+    assert "late" not in redis_client.lrange("chat-list", 0, -1)
+
+
+def test_results_of_a_batch_are_stored_in_one_call(registry):
+    first, second = accept(registry), accept(registry)
+    registry.claim([first, second], WORKER)
+
+    done = registry.complete({first: {"sentiment": "positive", "processing_time_ms": 1.0},
+                              second: {"sentiment": "negative", "processing_time_ms": 1.0}})
+
+    assert done == 2
+    assert [registry.get(i)["status"] for i in (first, second)] == ["completed"] * 2

@@ -2,16 +2,19 @@
 import pytest
 import requests
 
+import settings
 from conftest import (
     CHANNEL_TOKEN,
     OPERATOR_TOKEN,
     OTHER_CHANNEL_TOKEN,
     bearer,
     read_snippets,
+    store_task,
     submission,
     wait_until,
 )
 from tasks.analysis import polarity_scores
+from tasks.registry import TaskRegistry
 
 
 @pytest.fixture
@@ -98,3 +101,28 @@ def test_unknown_task_is_404_in_the_envelope(api):
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "TASK_NOT_FOUND"
+
+
+def test_a_finished_task_is_cacheable_and_revalidates_with_304(api):
+    task_id = submit(api, submission())["task_id"]
+    wait_finished(api, task_id)
+    first = requests.get(f"{api}/task/{task_id}", headers=bearer(), timeout=5)
+
+    again = requests.get(f"{api}/task/{task_id}", timeout=5,
+                         headers={**bearer(), "If-None-Match": first.headers["ETag"]})
+
+    assert first.status_code == 200 and first.headers["ETag"]
+    assert "private" in first.headers["Cache-Control"]
+    assert "max-age=3600" in first.headers["Cache-Control"]
+    assert again.status_code == 304 and again.content == b""
+
+
+def test_a_task_still_in_progress_is_not_cached(api, redis_client):
+    registry = TaskRegistry.from_settings(redis_client, settings.load())
+    task_id = store_task(registry).task_id
+
+    response = requests.get(f"{api}/task/{task_id}", headers=bearer(OPERATOR_TOKEN), timeout=5)
+
+    assert response.json()["status"] == "queued"
+    assert response.headers["Cache-Control"] == "no-cache"
+    assert "ETag" not in response.headers

@@ -4,8 +4,9 @@ When a whole worker dies (SIGKILL, power loss) or loses Redis, the messages it h
 unacknowledged until the broker's visibility timeout, an hour. Like RQ's started-job
 registry, every worker runs this sweep; a Redis lock lets one sweep run per interval across
 all of them. A task still processing ``REQUEUE_AFTER_SECONDS`` after it started (longer
-than the hard time limit allows) is put back with a fresh message; the registry's claim is
-idempotent and counts the attempt, so a duplicate message is harmless.
+than the hard time limit allows), or still waiting that long while its list moved past it,
+is put back with a fresh message (the rules are in ``tasks.registry_scripts.REQUEUE``). The
+registry's claim is idempotent and counts the attempt, so a duplicate message is harmless.
 """
 import logging
 
@@ -20,6 +21,7 @@ from tasks.registry import TaskRegistry
 logger = logging.getLogger(__name__)
 
 SWEEP_INTERVAL_SECONDS = 5.0
+SWEEP_BATCH = 20  # waiting tasks looked at per list and sweep; a lost one is the oldest
 
 
 def sweep(registry: TaskRegistry, celery: Celery, requeue_after: float, holder: str) -> list[str]:
@@ -30,18 +32,14 @@ def sweep(registry: TaskRegistry, celery: Celery, requeue_after: float, holder: 
         return []
     seconds, micros = client.time()  # the registry's clock: timestamps come from Redis
     cutoff = seconds + micros / 1e6 - requeue_after
-    stale = registry.processing_since_before(cutoff)
-    if not stale:
+    candidates = registry.stale_candidates(cutoff, per_list=SWEEP_BATCH)
+    if not candidates:
         return []
-    routes = registry.routes(stale)
-    expired = [task_id for task_id in stale if task_id not in routes]
-    if expired:
-        client.zrem(keys.PROCESSING, *expired)
     messages = {task_id: analyse_message(celery, [task_id], channel, priority)
-                for task_id, (channel, priority) in routes.items()}
-    requeued = registry.requeue(cutoff, messages) if messages else []
+                for task_id, (channel, priority) in candidates.items()}
+    requeued = registry.requeue(cutoff, messages)
     if requeued:
-        logger.warning("requeued %d tasks whose worker stopped answering", len(requeued))
+        logger.warning("requeued %d tasks whose worker or message was lost", len(requeued))
     return requeued
 
 

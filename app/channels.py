@@ -1,0 +1,46 @@
+"""Channel routes: each channel's load, recent response time and sentiments."""
+from flask import Blueprint, current_app
+
+from app import formatting
+from app.monitoring import priority_steps, window_seconds
+from tasks import keys, metric_windows
+from tasks.backlog import read_backlog
+from tasks.channel_status import channel_statuses
+from workers import state
+
+bp = Blueprint("channels", __name__)
+
+
+@bp.get("/channels")
+def list_channels():
+    """Every channel's status over ``?window=`` seconds (default ``METRICS_WINDOW_SECONDS``).
+
+    Response 200: ``{"window_seconds": 60, "channels": {"chat": {"status": "active",
+    "current_load": 45, "response_time": "2s", "response_time_ms": 2012.5, "queued": 40,
+    "processing": 5, "workers": 2, "completed": 310, "failed": 0, "response_time_p95_ms": 3100,
+    "sentiment": {"positive": 200, "neutral": 80, "negative": 30}}, "voice": {...},
+    "email": {...}}}``
+    """
+    client = current_app.extensions["redis"]
+    backlog = read_backlog(client, priority_steps())
+    seconds = window_seconds()
+    window = metric_windows.read(client, {"tasks": keys.METRICS}, seconds, backlog.now)["tasks"]
+    workers = state.read_workers(client, current_app.config["WORKER_FORGET_SECONDS"])
+    channels = {}
+    for channel in channel_statuses(backlog, window, workers):
+        mean = channel.mean_latency_ms
+        channels[channel.name] = {
+            "status": channel.status,
+            "current_load": channel.current_load,
+            "response_time": None if mean is None else formatting.duration(mean / 1000),
+            "response_time_ms": None if mean is None else round(mean, 3),
+            "response_time_p95_ms": None if channel.p95_latency_ms is None else round(
+                channel.p95_latency_ms, 3),
+            "queued": channel.queued,
+            "processing": channel.processing,
+            "workers": channel.consumers,
+            "completed": int(channel.completed),
+            "failed": int(channel.failed),
+            "sentiment": channel.sentiment,
+        }
+    return {"window_seconds": seconds, "channels": channels}

@@ -1,0 +1,340 @@
+"""marshmallow schemas of the API's answers, read only by the OpenAPI document.
+
+The routes build plain dicts; these schemas describe them, so the document can state every
+field and schemathesis can check the answers against it. Unknown fields are refused
+(``additionalProperties: false``): a field added to an answer but not here fails the
+schemathesis test, so the document cannot fall behind the routes unnoticed.
+"""
+from marshmallow import Schema, fields, validate
+
+from app.errors import CODES, TASK_ERROR_CODES
+from app.monitoring import MAX_WINDOW_SECONDS, MIN_WINDOW_SECONDS
+from tasks.channel_status import ACTIVE, DEGRADED, IDLE, SENTIMENTS
+from tasks.health import DEGRADED as HEALTH_DEGRADED
+from tasks.health import HEALTHY, UNHEALTHY
+from tasks.queues import CHANNELS, PRIORITIES
+from tasks.sentiment import TASK_TYPES
+from workers import state
+
+# The registry's task states (its Lua scripts write them); "accepted" is only POST's word.
+TASK_STATUSES = ("queued", "processing", "completed", "failed")
+TIMESTAMP = {"format": "date-time", "example": "2026-11-29T14:18:56.087+00:00"}
+
+
+def _required(field_class, *args, **kwargs):
+    """A field every answer carries (possibly null)."""
+    return field_class(*args, required=True, **kwargs)
+
+
+def _nullable(field_class, *args, **kwargs):
+    """A field every answer carries, null when there is nothing to measure."""
+    return field_class(*args, required=True, allow_none=True, **kwargs)
+
+
+def _one_of(values, **kwargs):
+    return _required(fields.String, validate=validate.OneOf(values), **kwargs)
+
+
+class ErrorSchema(Schema):
+    """The ``error`` of the envelope."""
+
+    code = _one_of(list(CODES))
+    message = _required(fields.String)
+    details = _required(fields.Dict, metadata={
+        "description": "Context of the error; for INVALID_INPUT each failing field's path "
+                       "(`data.text`) with its message."})
+
+
+class ErrorEnvelopeSchema(Schema):
+    """Every error answer: ``{"error": {"code", "message", "details"}}``."""
+
+    error = _required(fields.Nested, ErrorSchema)
+
+
+class LiveSchema(Schema):
+    status = _one_of(["ok"])
+
+
+class SubmissionAnswerSchema(Schema):
+    """``POST /task``'s answer."""
+
+    task_id = _required(fields.String, metadata={"example": "task_5f0c2b"})
+    status = _one_of(["accepted"])
+    queue_position = _nullable(fields.Integer, metadata={
+        "description": "1 means next to be served; null on an idempotent replay."})
+    estimated_process_time = _nullable(fields.String, metadata={"example": "0.0042s"})
+    estimated_process_time_ms = _nullable(fields.Float)
+
+
+class BatchItemAnswerSchema(SubmissionAnswerSchema):
+    """One accepted item of ``POST /tasks``."""
+
+    replayed = fields.Boolean(metadata={
+        "description": "true: answered before under the same Idempotency-Key."})
+
+
+class BatchAnswerSchema(Schema):
+    """``POST /tasks``'s answer: one entry per item, in order."""
+
+    tasks = _required(fields.List, fields.Raw(metadata={"oneOf": [
+        {"$ref": "#/components/schemas/BatchItemAnswer"},
+        {"$ref": "#/components/schemas/ErrorEnvelope"}]}), metadata={
+        "description": "Each item's answer, or its own error (INVALID_INPUT, QUEUE_FULL)."})
+
+
+class ScoresSchema(Schema):
+    """VADER's ``polarity_scores``, untouched."""
+
+    neg = _required(fields.Float)
+    neu = _required(fields.Float)
+    pos = _required(fields.Float)
+    compound = _required(fields.Float)
+
+
+class ModelSchema(Schema):
+    name = _required(fields.String)
+    version = _required(fields.String)
+
+
+class TaskResultSchema(Schema):
+    """The analysis of a completed task."""
+
+    sentiment = _one_of(SENTIMENTS)
+    confidence = _required(fields.Float, validate=validate.Range(min=0, max=1))
+    scores = _required(fields.Nested, ScoresSchema)
+    model = _required(fields.Nested, ModelSchema)
+    processing_time = _required(fields.String, metadata={"example": "0.00041s"})
+    processing_time_ms = _required(fields.Float)
+    channel = _nullable(fields.String)
+    customer_id = _nullable(fields.String)
+    priority = _nullable(fields.String)
+
+
+class TaskErrorSchema(Schema):
+    """Why a failed task failed."""
+
+    code = _one_of(list(TASK_ERROR_CODES), allow_none=True)
+    message = _nullable(fields.String)
+
+
+class TaskSchema(Schema):
+    """``GET /task/{task_id}``'s answer: the task's state, its result once completed."""
+
+    task_id = _required(fields.String)
+    status = _one_of(TASK_STATUSES)
+    type = _nullable(fields.String, validate=validate.OneOf(TASK_TYPES))
+    channel = _nullable(fields.String, validate=validate.OneOf(CHANNELS))
+    customer_id = _nullable(fields.String)
+    priority = _nullable(fields.String, validate=validate.OneOf(PRIORITIES))
+    attempts = _required(fields.Integer)
+    retries = _required(fields.Integer)
+    created_at = _nullable(fields.String, metadata=TIMESTAMP)
+    started_at = _nullable(fields.String, metadata=TIMESTAMP)
+    finished_at = _nullable(fields.String, metadata=TIMESTAMP)
+    timeout = fields.Float(metadata={"description": "Seconds, when the submission set one."})
+    result = fields.Nested(TaskResultSchema, metadata={"description": "When completed."})
+    error = fields.Nested(TaskErrorSchema, metadata={"description": "When failed."})
+
+
+class FailedTasksPageSchema(Schema):
+    """One page of the dead-letter list, newest first."""
+
+    tasks = _required(fields.List, fields.Nested(TaskSchema))
+    next = _nullable(fields.Float, metadata={
+        "description": "The `before` of the next page; null on the last page."})
+
+
+class RetriedSchema(Schema):
+    retried = _required(fields.Integer)
+    task_ids = _required(fields.List, fields.String())
+
+
+class RetriedTaskSchema(Schema):
+    task_id = _required(fields.String)
+    status = _one_of(["queued"])
+
+
+class WorkerSchema(Schema):
+    """One worker, as its last heartbeat described it."""
+
+    id = fields.Raw(required=True, metadata={
+        "oneOf": [{"type": "integer"}, {"type": "string"}],
+        "description": "The number given to POST /workers, else the Celery node name."})
+    status = _one_of([state.ACTIVE, state.IDLE, state.OFFLINE])
+    tasks_processed = _required(fields.Integer)
+    uptime = _nullable(fields.String, metadata={"example": "2h 30m"})
+    current_load = _required(fields.Float, validate=validate.Range(min=0, max=1))
+    uptime_seconds = _nullable(fields.Float)
+    busy = _required(fields.Integer)
+    hostname = _required(fields.String)
+    host = _required(fields.String)
+    concurrency = _required(fields.Integer)
+    queues = _required(fields.List, fields.String())
+    pid = _required(fields.Integer)
+    managed = _required(fields.Boolean)
+    started_at = _nullable(fields.String, metadata=TIMESTAMP)
+    last_seen = _nullable(fields.String, metadata=TIMESTAMP)
+
+
+class WorkerListSchema(Schema):
+    total_workers = _required(fields.Integer)
+    active_workers = _required(fields.Integer)
+    idle_workers = _required(fields.Integer)
+    offline_workers = _required(fields.Integer)
+    workers = _required(fields.List, fields.Nested(WorkerSchema))
+
+
+class WorkerStartedSchema(Schema):
+    """``POST /workers``'s answer."""
+
+    worker_id = _required(fields.Integer)
+    status = _one_of(["started", "starting"])
+    endpoint = _required(fields.String, metadata={"example": "ws://localhost:8000/worker/3"})
+    hostname = _required(fields.String)
+    host = _required(fields.String)
+    pid = _nullable(fields.Integer)
+
+
+class WorkerStoppedSchema(Schema):
+    """``DELETE /workers/{worker_id}``'s answer."""
+
+    worker_id = fields.Raw(required=True, metadata={
+        "oneOf": [{"type": "integer"}, {"type": "string"}]})
+    status = _one_of(["stopped", "stopping"])
+    hostname = _required(fields.String)
+
+
+class PersistenceSchema(Schema):
+    aof = _required(fields.Boolean)
+    rdb = _nullable(fields.Boolean)
+    persisting = _nullable(fields.Boolean)
+
+
+class RedisHealthSchema(Schema):
+    status = _one_of(["up", "down"])
+    latency = _nullable(fields.String)
+    latency_ms = _nullable(fields.Float)
+    persistence = fields.Nested(PersistenceSchema)
+    error = fields.String()
+
+
+class WorkerCountsSchema(Schema):
+    active = _nullable(fields.Integer)
+    total = _nullable(fields.Integer)
+    online = _nullable(fields.Integer)
+    idle = _nullable(fields.Integer)
+    offline = _nullable(fields.Integer)
+
+
+class TaskQueueSchema(Schema):
+    length = _nullable(fields.Integer)
+    processing_rate = _nullable(fields.String, metadata={"example": "50/sec"})
+    processing_rate_per_second = _nullable(fields.Float)
+    by_channel = _nullable(fields.Dict, keys=fields.String(), values=fields.Integer())
+    by_priority = _nullable(fields.Dict, keys=fields.String(), values=fields.Integer())
+    processing = _nullable(fields.Integer)
+    oldest_wait_seconds = _nullable(fields.Float)
+
+
+class ResultQueueSchema(Schema):
+    length = _nullable(fields.Integer)
+    processing_rate = _nullable(fields.String)
+    processing_rate_per_second = _nullable(fields.Float)
+    window_seconds = _required(fields.Integer)
+
+
+class QueuesSchema(Schema):
+    tasks = _required(fields.Nested, TaskQueueSchema)
+    results = _required(fields.Nested, ResultQueueSchema)
+
+
+class ComponentsSchema(Schema):
+    redis = _required(fields.Nested, RedisHealthSchema)
+    workers = _required(fields.Nested, WorkerCountsSchema)
+    queues = _required(fields.Nested, QueuesSchema)
+
+
+class HostMetricsSchema(Schema):
+    cpu_usage = _required(fields.String, metadata={"example": "45%"})
+    memory_usage = _required(fields.String, metadata={"example": "60%"})
+    average_response_time = _nullable(fields.String, metadata={"example": "1.9ms"})
+    cpu_percent = _required(fields.Float)
+    memory_percent = _required(fields.Float)
+    average_response_time_ms = _nullable(fields.Float)
+
+
+class HealthSchema(Schema):
+    """``GET /health``: the same shape at 200 and at 503, unread figures null."""
+
+    status = _one_of([HEALTHY, HEALTH_DEGRADED, UNHEALTHY])
+    components = _required(fields.Nested, ComponentsSchema)
+    metrics = _required(fields.Nested, HostMetricsSchema)
+    reasons = _required(fields.List, fields.String())
+
+
+class ResponseTimesSchema(Schema):
+    """API response times over the window, in ms; null when no request was counted."""
+
+    p50 = _nullable(fields.Float)
+    p95 = _nullable(fields.Float)
+    p99 = _nullable(fields.Float)
+    mean = _nullable(fields.Float)
+
+
+class ThroughputSchema(Schema):
+    requests_per_second = _required(fields.Float)
+    tasks_processed = _required(fields.Integer)
+    tasks_per_second = _required(fields.Float)
+
+
+class ErrorRatesSchema(Schema):
+    total = _required(fields.Float)
+    by_type = _required(fields.Dict, keys=fields.String(), values=fields.Float())
+
+
+class MetricsSchema(Schema):
+    """``GET /metrics`` as JSON."""
+
+    window_seconds = _required(fields.Integer)
+    response_times = _required(fields.Nested, ResponseTimesSchema)
+    throughput = _required(fields.Nested, ThroughputSchema)
+    error_rates = _required(fields.Nested, ErrorRatesSchema)
+    error_counts = _required(fields.Dict, keys=fields.String(), values=fields.Integer())
+    requests = _required(fields.Integer)
+
+
+class SentimentCountsSchema(Schema):
+    positive = _required(fields.Integer)
+    neutral = _required(fields.Integer)
+    negative = _required(fields.Integer)
+
+
+class ChannelSchema(Schema):
+    status = _one_of([ACTIVE, IDLE, DEGRADED])
+    current_load = _required(fields.Integer)
+    response_time = _nullable(fields.String, metadata={"example": "2.01s"})
+    response_time_ms = _nullable(fields.Float)
+    response_time_p95_ms = _nullable(fields.Float)
+    queued = _required(fields.Integer)
+    processing = _required(fields.Integer)
+    workers = _required(fields.Integer)
+    completed = _required(fields.Integer)
+    failed = _required(fields.Integer)
+    sentiment = _required(fields.Nested, SentimentCountsSchema)
+
+
+class ChannelsSchema(Schema):
+    window_seconds = _required(fields.Integer)
+    channels = _required(fields.Dict, keys=fields.String(validate=validate.OneOf(CHANNELS)),
+                         values=fields.Nested(ChannelSchema))
+
+
+# Schemas the document names by reference ($ref) rather than through a field.
+COMPONENTS = {"ErrorEnvelope": ErrorEnvelopeSchema, "BatchItemAnswer": BatchItemAnswerSchema}
+
+
+class WindowQuerySchema(Schema):
+    """``?window=``: the seconds of history a monitoring figure covers."""
+
+    window = fields.Integer(validate=validate.Range(MIN_WINDOW_SECONDS, MAX_WINDOW_SECONDS),
+                            metadata={"description": "Default `METRICS_WINDOW_SECONDS`."})

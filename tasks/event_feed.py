@@ -1,0 +1,159 @@
+"""One reader of the event streams per process, fanning events out to its subscribers.
+
+A thread reads the task stream (``keys.EVENTS``) and the worker stream
+(``keys.WORKER_EVENTS``) with one blocking ``XREAD`` and offers each event to every
+subscriber's bounded queue. A subscriber that does not keep up is marked ``overflowed``
+instead of slowing the reader: the others never wait for it, and it can reconnect from the
+last event id it saw, since the stream still holds the events (``replay``).
+"""
+import json
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+
+from tasks import keys
+
+logger = logging.getLogger(__name__)
+
+TASKS, WORKERS = "tasks", "workers"
+STREAMS = {TASKS: keys.EVENTS, WORKERS: keys.WORKER_EVENTS}
+BLOCK_MS = 1000  # below the client's socket timeout (tasks.connections)
+READ_COUNT = 1000
+REPLAY_PAGE = 500
+QUEUE_SIZE = 1000  # events a subscriber may lag behind before it is dropped
+
+
+@dataclass(frozen=True)
+class Event:
+    stream: str  # TASKS or WORKERS
+    id: str  # the Redis stream id: resume from it
+    body: dict
+
+
+def stream_id(text: str) -> tuple[int, int]:
+    """A stream id as a comparable pair; ``ValueError`` when it is not one."""
+    millis, _, sequence = text.partition("-")
+    return int(millis), int(sequence or 0)
+
+
+class Subscription:
+    """One client's bounded queue of events."""
+
+    def __init__(self, accepts: Callable[[Event], bool], size: int = QUEUE_SIZE):
+        self.accepts = accepts
+        self.queue: queue.Queue[Event] = queue.Queue(size)
+        self.overflowed = False
+
+    def offer(self, event: Event) -> None:
+        """Called by the reader: never blocks."""
+        if self.overflowed or not self.accepts(event):
+            return
+        try:
+            self.queue.put_nowait(event)
+        except queue.Full:
+            self.overflowed = True
+
+    def get(self, timeout: float) -> Event | None:
+        try:
+            return self.queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+
+class EventFeed:
+    """The process's single reader of the event streams and its subscribers."""
+
+    def __init__(self, client: redis.Redis):
+        self.client = client
+        self.closing = threading.Event()
+        self._subscribers: set[Subscription] = set()
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+
+    @property
+    def connections(self) -> int:
+        return len(self._subscribers)
+
+    def subscribe(self, accepts: Callable[[Event], bool]) -> Subscription:
+        """A new subscriber: it gets every event the reader reads from now on."""
+        self._ensure_reader()
+        subscription = Subscription(accepts)
+        with self._lock:
+            self._subscribers.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        with self._lock:
+            self._subscribers.discard(subscription)
+
+    def replay(self, stream: str, after_id: str, count: int = REPLAY_PAGE) -> list[Event]:
+        """Up to ``count`` events stored after ``after_id``, oldest first."""
+        entries = self.client.xrange(STREAMS[stream], f"({after_id}", "+", count=count)
+        return [_event(stream, entry_id, fields) for entry_id, fields in entries]
+
+    def first_id(self, stream: str) -> str | None:
+        """The oldest event the stream still holds."""
+        entries = self.client.xrange(STREAMS[stream], "-", "+", count=1)
+        return entries[0][0] if entries else None
+
+    def close(self) -> None:
+        """Shutting down: subscribers see ``closing`` and say goodbye to their clients."""
+        self.closing.set()
+
+    def _ensure_reader(self) -> None:
+        # One reader per process, started in the process that serves (after gunicorn forks).
+        with self._lock:
+            if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._ready.clear()
+                self._thread = threading.Thread(target=self._run, name="sp-event-feed",
+                                                daemon=True)
+                self._thread.start()
+        self._ready.wait(5)
+
+    def _positions(self) -> dict[str, str]:
+        positions = {}
+        for key in STREAMS.values():
+            last = self.client.xrevrange(key, "+", "-", count=1)
+            positions[key] = last[0][0] if last else "0-0"
+        return positions
+
+    def _run(self) -> None:
+        positions = None
+        names = {key: name for name, key in STREAMS.items()}
+        while not self.closing.is_set():
+            try:
+                if positions is None:
+                    positions = self._positions()
+                    self._ready.set()
+                replies = self.client.xread(positions, count=READ_COUNT, block=BLOCK_MS)
+            except redis.RedisError as exc:
+                logger.warning("event stream unreadable, retrying: %s", exc)
+                self.closing.wait(1)
+                continue
+            for key, entries in replies or []:
+                for entry_id, fields in entries:
+                    positions[key] = entry_id
+                    self._dispatch(_event(names[key], entry_id, fields))
+        self._ready.set()
+
+    def _dispatch(self, event: Event) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for subscription in subscribers:
+            try:
+                subscription.offer(event)
+            except Exception:  # one client's filter must not stop the feed for all
+                logger.exception("event filter failed")
+                subscription.overflowed = True
+
+
+def _event(stream: str, entry_id: str, fields: dict) -> Event:
+    return Event(stream, entry_id, json.loads(fields["event"]))

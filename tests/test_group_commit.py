@@ -1,0 +1,51 @@
+"""Group commit: pure logic, with a flush function the test controls."""
+import threading
+import time
+
+import pytest
+
+from tasks.group_commit import GroupCommit
+
+
+def test_a_lone_item_is_flushed_at_once():
+    commit = GroupCommit(lambda items: ([f"stored {i}" for i in items], "shared"))
+
+    assert commit.submit("a") == ("stored a", "shared")
+
+
+def test_items_arriving_during_a_flush_share_the_next_one():
+    groups, first_flush_started, release = [], threading.Event(), threading.Event()
+
+    def flush(items):
+        groups.append(list(items))
+        if len(groups) == 1:
+            first_flush_started.set()
+            release.wait(5)
+        return [i * 10 for i in items], None
+
+    commit = GroupCommit(flush)
+    results = {}
+    threads = [threading.Thread(target=lambda n=n: results.update({n: commit.submit(n)}))
+               for n in range(1, 6)]
+    threads[0].start()
+    first_flush_started.wait(5)
+    for thread in threads[1:]:
+        thread.start()
+    while commit._waiting.qsize() < 4:  # the four later items queue behind the first flush
+        time.sleep(0.001)
+    release.set()
+    for thread in threads:
+        thread.join(5)
+
+    assert len(groups) == 2
+    assert groups[0] == [1] and sorted(groups[1]) == [2, 3, 4, 5]
+    assert {n: r for n, (r, _) in results.items()} == {n: n * 10 for n in range(1, 6)}
+
+
+def test_a_failed_flush_fails_every_item_of_its_group():
+    def flush(items):
+        raise ConnectionError("redis away")
+
+    commit = GroupCommit(flush)
+    with pytest.raises(ConnectionError):
+        commit.submit("a")
