@@ -65,8 +65,15 @@ SETTINGS = (
     Setting("REQUEUE_AFTER_SECONDS", "30", int,
             "A task still processing this long after it started is put back in its queue "
             "(its worker died or lost Redis); must exceed `TASK_TIME_LIMIT_SECONDS`."),
+    Setting("WORKER_TASK_EVENTS", "0", _bool,
+            "`1` makes workers send Celery task events, for Flower's Tasks page; they cost "
+            "about 40% of a worker's time per message. Workers and queues show in Flower "
+            "either way."),
     Setting("WORKER_MAX_TASKS_PER_CHILD", "10000", int,
             "Messages a pool process handles before it is replaced (bounds leaked memory)."),
+    Setting("GROUP_COMMIT_WINDOW_MS", "2", float,
+            "How long an API process collects concurrent `POST /task` submissions into one "
+            "Celery message; `0` groups only what arrives during a store."),
     Setting("MAX_TEXT_CHARS", "20000", int, "Longest accepted message text, in characters."),
     Setting("MAX_CONTENT_LENGTH", "1048576", int,
             "Largest accepted request body in bytes; larger bodies get 413."),

@@ -18,7 +18,9 @@ def init_app(app: Flask) -> None:
     registry_, celery_ = app.extensions["registry"], app.extensions["celery"]
     capacity = app.config["QUEUE_CAPACITY"]
     app.extensions["group_commit"] = GroupCommit(
-        lambda tasks: store(registry_, celery_, tasks, capacity))
+        lambda tasks: store(registry_, celery_, tasks, capacity),
+        window=app.config["GROUP_COMMIT_WINDOW_MS"] / 1000,
+        urgent=lambda task: task.priority == "high")
 
 
 def registry() -> TaskRegistry:

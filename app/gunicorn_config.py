@@ -11,6 +11,9 @@ threads = _config["WEB_THREADS"]
 graceful_timeout = 20
 timeout = 30
 accesslog = "-"
+# The path without its query string: a client that puts a token in the URL must not have it
+# written to the log.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
 loglevel = _config["LOG_LEVEL"].lower()
 # gunicorn's control socket defaults to one path per user (~/.gunicorn); several servers on
 # one host (tests, make run, bench) would delete each other's.

@@ -94,10 +94,9 @@ OPERATIONS = {
         ("INVALID_INPUT", "REDIS_UNAVAILABLE"), query=_window),
     "channels.list_channels": Operation({200: answers.ChannelsSchema},
                                         ("INVALID_INPUT", "REDIS_UNAVAILABLE"), query=_window),
-    "workers.list_workers": Operation({200: answers.WorkerListSchema}, ("REDIS_UNAVAILABLE",),
-                                      operator=True),
+    "workers.list_workers": Operation({200: answers.WorkerListSchema}, ("REDIS_UNAVAILABLE",)),
     "workers.get_worker": Operation({200: answers.WorkerSchema},
-                                    ("WORKER_NOT_FOUND", "REDIS_UNAVAILABLE"), operator=True),
+                                    ("WORKER_NOT_FOUND", "REDIS_UNAVAILABLE")),
     "workers.start_worker": Operation(
         {201: answers.WorkerStartedSchema, 202: answers.WorkerStartedSchema},
         BODY_ERRORS + ("WORKER_EXISTS", "WORKER_OFFLINE", "REDIS_UNAVAILABLE"), operator=True,

@@ -20,6 +20,7 @@ bp = Blueprint("tasks", __name__)
 
 FAILED_QUERY = FailedTasksQuerySchema()
 FINAL_STATUSES = ("completed", "failed")
+SCORE_KEYS = ("neg", "neu", "pos", "compound")
 FINISHED_MAX_AGE_SECONDS = 3600  # well under TASK_TTL_SECONDS; a retry changes a failed task
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 # A hint, not a measurement: by then the backlog has moved or the operator has acted.
@@ -181,8 +182,13 @@ def present(task_id: str, task: dict) -> dict:
         answer["timeout"] = float(task["timeout"])
     if task["status"] == "completed":
         result = json.loads(task["result"])
-        seconds = result["processing_time_ms"] / 1000
-        answer["result"] = {**result, "processing_time": formatting.duration(seconds), **echo}
+        # VADER's key order, whatever order the registry stored them in.
+        scores = {key: result["scores"][key] for key in SCORE_KEYS}
+        answer["result"] = {
+            "sentiment": result["sentiment"], "confidence": result["confidence"],
+            "scores": scores, "model": result["model"],
+            "processing_time": formatting.duration(result["processing_time_ms"] / 1000),
+            "processing_time_ms": result["processing_time_ms"], **echo}
     elif task["status"] == "failed":
         answer["error"] = {"code": task.get("error_code"), "message": task.get("error_message")}
     return answer

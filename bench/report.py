@@ -101,9 +101,13 @@ def targets(results: dict) -> list[dict]:
             row(name, ms(measured["p99_ms"]), measured["p99_ms"] <= MONITORING_P99_TARGET_MS)
 
     memory = scenarios.get("memory")
-    name = f"Redis: ≤ {REDIS_BYTES_TARGET:,} bytes per stored task"
+    # What a stored task costs: its registry hash (text, state and result). The event stream
+    # is capped as a whole (EVENT_STREAM_MAXLEN), so it is reported beside it, not per task.
+    name = (f"Redis: ≤ {REDIS_BYTES_TARGET:,} bytes per stored task "
+            "(its registry hash: text, state, result)")
     reason = not_run(memory)
-    value = None if reason else memory.get("project", {}).get("redis", {}).get("bytes_per_task")
+    value = None if reason else (memory.get("project", {}).get("redis", {})
+                                 .get("task_hash", {}).get("mean_key_bytes"))
     if value is None:
         row(name, reason or "not measured", False)
     else:
@@ -280,8 +284,10 @@ def memory_body(result: dict) -> list[str]:
     add("sampled per-task keys with a TTL",
         lambda r: "{keys_with_ttl}/{keys_sampled}".format(
             **(r["redis"].get("task_hash") or r["redis"].get("result_key"))))
-    add("event stream per task", lambda r: num(r["redis"]["event_stream_bytes_per_task"],
-                                               ",.0f", " B"))
+    add("event stream per task (so far)",
+        lambda r: num(r["redis"]["event_stream_bytes_per_task"], ",.0f", " B"))
+    add("event stream at its cap (`EVENT_STREAM_MAXLEN` entries), whatever the load",
+        lambda r: mib(r["redis"]["event_stream_bytes_at_cap"]))
     add("RSS of one API process", lambda r: mib(r["rss_bytes"]["api_process"]))
     add("RSS of the worker (main + pool)",
         lambda r: f"{mib(r['rss_bytes']['worker_total'])} ({mib(r['rss_bytes']['worker_main'])}"

@@ -1,14 +1,16 @@
 """Group commit: concurrent submissions in one process are stored together.
 
-Each request hands its task to one flusher thread and waits. The flusher takes every task
-waiting at that moment and stores them with one registry call, so they share one script run
-and one Celery message per channel and priority. A request answers only once its group is
-in Redis, so "accepted" still means stored. Nothing waits on purpose: a lone request is
-flushed at once, and groups form only while a flush is under way.
+Each request hands its task to one flusher thread and waits. The flusher takes the first
+task, collects what else arrives within ``window`` seconds (a few milliseconds), and stores
+them with one registry call, so they share one script run and one Celery message per
+channel and priority: a worker pays Celery's per-message cost once per group. A request
+answers only once its group is in Redis, so "accepted" still means stored. An urgent task
+(``urgent(task)``, a ``high`` one) ends the window at once: it never waits to be grouped.
 """
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 
@@ -21,8 +23,11 @@ RESULT_TIMEOUT_SECONDS = 30
 class GroupCommit:
     """Runs ``flush(items) -> (results, shared)`` over groups of concurrently submitted items."""
 
-    def __init__(self, flush: Callable, max_group: int = 64):
+    def __init__(self, flush: Callable, window: float = 0.0, max_group: int = 64,
+                 urgent: Callable = lambda item: False):
         self.flush = flush
+        self.window = window
+        self.urgent = urgent
         self.max_group = max_group
         self._waiting: queue.SimpleQueue = queue.SimpleQueue()
         self._started = threading.Lock()
@@ -47,11 +52,14 @@ class GroupCommit:
     def _run(self) -> None:
         while True:
             group = [self._waiting.get()]
+            deadline = time.monotonic() + (0 if self.urgent(group[0][0]) else self.window)
             while len(group) < self.max_group:
                 try:
-                    group.append(self._waiting.get_nowait())
+                    group.append(self._waiting.get(timeout=max(deadline - time.monotonic(), 0)))
                 except queue.Empty:
                     break
+                if self.urgent(group[-1][0]):
+                    deadline = 0  # take what is already waiting, then go
             try:
                 results, shared = self.flush([item for item, _ in group])
             except BaseException as exc:  # every request of the group answers with it

@@ -150,14 +150,11 @@ class TaskRegistry:
         return [Claim(row[0], row[1], *row[2:]) for row in rows]
 
     def complete(self, results: dict[str, dict]) -> int:
-        """Store results, in one round trip; returns how many tasks this completed.
+        """Store results in one script run; returns how many tasks this completed.
 
         A task no longer processing (a redelivery) is left as it is.
         """
-        with self.client.pipeline(transaction=False) as pipe:
-            for task_id, result in results.items():
-                self._complete(args=[self._config, task_id, json.dumps(result)], client=pipe)
-            return sum(pipe.execute())
+        return self._complete(args=[self._config, json.dumps(list(results.items()))])
 
     def fail(self, task_id: str, code: str, message: str) -> bool:
         """End a task as failed with an error code; False when it had already ended."""

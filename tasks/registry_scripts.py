@@ -18,20 +18,27 @@ local function waiting_key(channel, priority)
   return string.format(cfg.queued, channel, priority)
 end
 
-local function emit(key, id, status, extra)
-  local f = redis.call('HMGET', key, 'channel', 'priority', 'customer_id', 'worker')
+-- ``f``, when given, holds the task's channel, priority, customer_id and worker already read.
+local function emit(key, id, status, extra, f)
+  f = f or redis.call('HMGET', key, 'channel', 'priority', 'customer_id', 'worker')
   local event = {task_id = id, status = status, channel = f[1], priority = f[2],
                  customer_id = f[3] or cjson.null, worker = f[4] or cjson.null, at = now}
   for k, v in pairs(extra or {}) do event[k] = v end
   redis.call('XADD', cfg.events, 'MAXLEN', '~', cfg.maxlen, '*', 'event', cjson.encode(event))
 end
 
+-- Metrics are summed in ``tally`` while a script runs and written once at its end.
+local tally = {}
 local function count(channel, increments)
-  local key = string.format(cfg.metrics, math.floor(now / cfg.bucket_seconds))
   for field, n in pairs(increments) do
-    redis.call('HINCRBYFLOAT', key, field, n)
-    redis.call('HINCRBYFLOAT', key, field .. ':' .. channel, n)
+    tally[field] = (tally[field] or 0) + n
+    tally[field .. ':' .. channel] = (tally[field .. ':' .. channel] or 0) + n
   end
+end
+local function write_tally()
+  if next(tally) == nil then return end
+  local key = string.format(cfg.metrics, math.floor(now / cfg.bucket_seconds))
+  for field, n in pairs(tally) do redis.call('HINCRBYFLOAT', key, field, n) end
   redis.call('EXPIRE', key, cfg.metrics_ttl)
 end
 
@@ -136,7 +143,7 @@ return out
 # an older task still waiting long after that has lost its message (see REQUEUE_LOST).
 CLAIM = PRELUDE + """
 local worker = ARGV[2]
-local out = {}
+local out, newest = {}, {}
 for i = 3, #ARGV do
   local id = ARGV[i]
   local key = task_key(id)
@@ -148,8 +155,7 @@ for i = 3, #ARGV do
   elseif status == 'queued' or status == 'processing' then
     redis.call('ZREM', waiting_key(f[4], f[5]), id)
     local list = f[4] .. ':' .. f[5]
-    local newest = tonumber(redis.call('HGET', cfg.claimed_upto, list) or 0)
-    if tonumber(f[7]) > newest then redis.call('HSET', cfg.claimed_upto, list, f[7]) end
+    if not newest[list] or tonumber(f[7]) > tonumber(newest[list]) then newest[list] = f[7] end
     if f[3] and tonumber(f[3]) < now then
       fail(key, id, 'TASK_EXPIRED', 'the task was not started before its timeout')
       out[#out + 1] = {id, 'expired'}
@@ -170,25 +176,38 @@ for i = 3, #ARGV do
     out[#out + 1] = {id, status}
   end
 end
+for list, created in pairs(newest) do
+  local known = tonumber(redis.call('HGET', cfg.claimed_upto, list) or 0)
+  if tonumber(created) > known then redis.call('HSET', cfg.claimed_upto, list, created) end
+end
+write_tally()
 return out
 """
 
-# ARGV[2] id, ARGV[3] result JSON. Only a processing task completes, so a redelivered
-# message never counts twice. Returns 1 when this call completed the task.
+# ARGV[2] a JSON list of [task id, result]. Only a processing task completes, so a
+# redelivered message never counts twice. Returns how many this completed.
 COMPLETE = PRELUDE + """
-local id = ARGV[2]
-local key = task_key(id)
-local f = redis.call('HMGET', key, 'status', 'created_at', 'started_at', 'channel')
-if f[1] ~= 'processing' then return 0 end
-redis.call('HSET', key, 'status', 'completed', 'result', ARGV[3], 'finished_at', now_s)
-redis.call('EXPIRE', key, cfg.ttl)
-redis.call('ZREM', cfg.processing, id)
-local result = cjson.decode(ARGV[3])
-local latency_ms = (now - tonumber(f[2])) * 1000
-count(f[4], {completed = 1, ['sentiment_' .. result.sentiment] = 1, latency_ms = latency_ms,
-             [latency_bin(latency_ms)] = 1, service_ms = (now - tonumber(f[3])) * 1000})
-emit(key, id, 'completed', {result = result})
-return 1
+local done = 0
+for _, item in ipairs(cjson.decode(ARGV[2])) do
+  local id, result = item[1], item[2]
+  local key = task_key(id)
+  local f = redis.call('HMGET', key, 'status', 'created_at', 'started_at', 'channel',
+                       'priority', 'customer_id', 'worker')
+  if f[1] == 'processing' then
+    redis.call('HSET', key, 'status', 'completed', 'result', cjson.encode(result),
+               'finished_at', now_s)
+    redis.call('EXPIRE', key, cfg.ttl)
+    redis.call('ZREM', cfg.processing, id)
+    local latency_ms = (now - tonumber(f[2])) * 1000
+    count(f[4], {completed = 1, ['sentiment_' .. result.sentiment] = 1,
+                 latency_ms = latency_ms, [latency_bin(latency_ms)] = 1,
+                 service_ms = (now - tonumber(f[3])) * 1000})
+    emit(key, id, 'completed', {result = result}, {f[4], f[5], f[6], f[7]})
+    done = done + 1
+  end
+end
+write_tally()
+return done
 """
 
 # ARGV[2] id, ARGV[3] error code, ARGV[4] message. Returns 1 when this call failed the task.
@@ -198,6 +217,7 @@ local key = task_key(id)
 local status = redis.call('HGET', key, 'status')
 if status ~= 'processing' and status ~= 'queued' then return 0 end
 fail(key, id, ARGV[3], ARGV[4])
+write_tally()
 return 1
 """
 

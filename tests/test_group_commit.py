@@ -49,3 +49,31 @@ def test_a_failed_flush_fails_every_item_of_its_group():
     commit = GroupCommit(flush)
     with pytest.raises(ConnectionError):
         commit.submit("a")
+
+
+def test_items_arriving_within_the_window_share_a_group():
+    groups = []
+
+    def flush(items):
+        groups.append(list(items))
+        return list(items), None
+
+    commit = GroupCommit(flush, window=0.5)
+    threads = [threading.Thread(target=commit.submit, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.01)
+    for thread in threads:
+        thread.join(5)
+
+    assert [sorted(group) for group in groups] == [[0, 1, 2]]
+
+
+def test_an_urgent_item_never_waits_for_the_window():
+    commit = GroupCommit(lambda items: (list(items), None), window=5.0,
+                         urgent=lambda item: item == "urgent")
+
+    started = time.monotonic()
+    commit.submit("urgent")
+
+    assert time.monotonic() - started < 1.0

@@ -210,10 +210,13 @@ def test_invalid_start_requests_are_rejected_with_the_field(api, body, field):
     assert field in error_of(response, "INVALID_INPUT")["details"]
 
 
-def test_worker_routes_need_an_operator_token(api):
+def test_starting_and_stopping_workers_needs_an_operator_token(api):
     for response in (api.post("/workers", json={}, headers=bearer()),
-                     api.delete("/workers/1", headers=bearer()),
-                     api.get("/workers", headers=bearer()),
-                     api.get("/workers/1", headers=bearer())):
+                     api.delete("/workers/1", headers=bearer())):
         error_of(response, "FORBIDDEN")
     error_of(api.get("/workers"), "UNAUTHORIZED")
+
+
+def test_a_channel_token_reads_the_worker_list(api):
+    assert api.get("/workers", headers=bearer()).status_code == 200
+    error_of(api.get("/workers/1", headers=bearer()), "WORKER_NOT_FOUND")

@@ -7,6 +7,7 @@ scenario 3, with psutil.
 """
 import random
 
+import settings
 from bench.context import Context, Skipped
 from bench.stacks import PeerStack, ProjectStack, Stack
 
@@ -40,6 +41,10 @@ def redis_per_task(ctx: Context, stack: Stack, single: dict) -> dict:
         events = stack.redis.memory_usage(keys.EVENTS, samples=0)
         if events and tasks:
             result["event_stream_bytes_per_task"] = round(events / tasks)
+            # The stream is trimmed to about EVENT_STREAM_MAXLEN entries whatever the load.
+            entries = stack.redis.xlen(keys.EVENTS)
+            result["event_stream_bytes_at_cap"] = round(
+                events / entries * settings.get("EVENT_STREAM_MAXLEN")) if entries else None
     elif isinstance(stack, PeerStack):
         result["result_key"] = key_sample(ctx, stack, stack.result_keys())
     return result
