@@ -57,6 +57,9 @@ worker_cancel_long_running_tasks_on_connection_loss = True
 
 task_soft_time_limit = _config["TASK_SOFT_TIME_LIMIT_SECONDS"]
 task_time_limit = _config["TASK_TIME_LIMIT_SECONDS"]
+# The requeue sweep takes a task processing longer than REQUEUE_AFTER for one whose worker died.
+if _config["REQUEUE_AFTER_SECONDS"] <= task_time_limit:
+    raise ValueError("REQUEUE_AFTER_SECONDS must exceed TASK_TIME_LIMIT_SECONDS")
 worker_max_tasks_per_child = _config["WORKER_MAX_TASKS_PER_CHILD"]
 
 # Bounded publishing when Redis is away: the API answers 503 rather than hang.

@@ -1,7 +1,7 @@
 """Every setting of the platform: one environment variable each, with its default and meaning.
 
 The API, the workers, Flower's launcher and the README's configuration table all read this
-list, so a setting is added in exactly one place. ``tests/test_settings.py`` fails when the
+list, so a setting is added in exactly one place. ``tests/test_readme.py`` fails when the
 README table and this list disagree.
 """
 import os
@@ -45,7 +45,11 @@ SETTINGS = (
     Setting("RATE_LIMIT", "6000/minute", str,
             "Per-token request limit in flask-limiter syntax; `off` disables it."),
     Setting("WEBHOOK_ALLOW_PRIVATE", "0", _bool,
-            "`1` allows webhook callbacks to loopback, link-local and private addresses."),
+            "Reserved for webhook callbacks, not built yet: `1` will allow callbacks to "
+            "loopback, link-local and private addresses."),
+    Setting("SECRET_KEY", "", str,
+            "Secret every API process shares to sign browser sessions; reserved for the "
+            "dashboard, not built yet. `make run` generates one when unset."),
     Setting("TRUSTED_PROXY_COUNT", "0", int,
             "Reverse proxies in front of the API whose `X-Forwarded-For/-Proto/-Host/-Port` "
             "are trusted; `0` ignores those headers."),

@@ -1,4 +1,6 @@
 """The HTTP API: ``create_app()`` builds it from the environment and optional overrides."""
+import logging
+
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -12,19 +14,25 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     app.json.sort_keys = False
+    # The API's own loggers (errors, Redis outages) at LOG_LEVEL, beside gunicorn's.
+    logging.basicConfig(level=app.config["LOG_LEVEL"].upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
     proxies = app.config["TRUSTED_PROXY_COUNT"]
     if proxies:  # only headers set by our own proxies may say who the client is
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies,
                                 x_host=proxies, x_port=proxies)
 
     from app import auth, errors, extensions
-    from app.schemas import TaskSubmissionSchema
+    from app.schemas import TaskSubmissionSchema, WorkerStartSchema
+    from workers.agent import HARD_LIMIT_GRACE_SECONDS
 
     errors.init_app(app)
     auth.init_app(app)
     extensions.init_app(app)
     app.extensions["submission_schema"] = TaskSubmissionSchema(
         app.config["MAX_TEXT_CHARS"], app.config["MAX_TASK_TIMEOUT_SECONDS"])
+    app.extensions["worker_start_schema"] = WorkerStartSchema(
+        app.config["REQUEUE_AFTER_SECONDS"] - HARD_LIMIT_GRACE_SECONDS)
 
     from app import channels, docs, monitoring, openapi, request_metrics, tasks, workers, ws
 

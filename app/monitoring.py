@@ -116,7 +116,7 @@ def present_health(report: health_check.HealthReport) -> dict:
                     "processing_rate": _rate_text(finished_rate),
                     "processing_rate_per_second": _round(finished_rate),
                     "by_channel": None if backlog is None else {
-                        c: sum(p.values()) for c, p in backlog.messages.items()},
+                        c: backlog.waiting(c) for c in backlog.tasks},
                     "by_priority": None if backlog is None else backlog.waiting_by_priority(),
                     "processing": None if backlog is None else sum(
                         backlog.processing.values()),

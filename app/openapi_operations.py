@@ -15,7 +15,6 @@ from marshmallow import Schema, fields, validate
 
 from app import openapi_schemas as answers
 from app.tasks import FAILED_QUERY
-from app.workers import START_SCHEMA
 
 # Every route behind a token may answer these, whatever it does.
 AUTHENTICATED_ERRORS = ("UNAUTHORIZED", "RATE_LIMITED")
@@ -37,7 +36,7 @@ def _batch(app: Flask) -> Schema:
 
 
 def _worker_start(app: Flask) -> Schema:
-    return START_SCHEMA
+    return app.extensions["worker_start_schema"]  # its timeout bound comes from the config
 
 
 def _failed_tasks(app: Flask) -> Schema:

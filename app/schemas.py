@@ -65,12 +65,17 @@ class WorkerConfigSchema(Schema):
     max_tasks = fields.Integer(strict=True, load_default=None,
                                validate=validate.Range(min=1, max=1_000_000))
     # Seconds one task may run: soft time limit (the task fails TASK_TIMEOUT), hard limit 5 s on.
-    timeout = fields.Float(load_default=None, allow_nan=False,
-                           validate=validate.Range(min=1, max=3600))
+    timeout = fields.Float(load_default=None, allow_nan=False)
     concurrency = fields.Integer(strict=True, load_default=None,
                                  validate=validate.Range(min=1, max=64))
     queues = fields.List(fields.String(validate=validate.OneOf(CHANNELS)), load_default=None,
                          validate=validate.Length(min=1))
+
+    def __init__(self, max_timeout_seconds: float, **kwargs):
+        super().__init__(**kwargs)
+        # A task must end (hard limit) before the requeue sweep takes it for lost.
+        self.fields["timeout"].validators = [
+            validate.Range(min=1, max=max_timeout_seconds, max_inclusive=False)]
 
 
 class WorkerStartSchema(Schema):
@@ -80,6 +85,10 @@ class WorkerStartSchema(Schema):
                                validate=validate.Range(min=0, max=9999))
     config = fields.Nested(WorkerConfigSchema, load_default=None)
     host = fields.String(load_default=None, validate=validate.Length(min=1, max=255))
+
+    def __init__(self, max_timeout_seconds: float, **kwargs):
+        super().__init__(**kwargs)
+        self.fields["config"].nested = WorkerConfigSchema(max_timeout_seconds)
 
 
 class FailedTasksQuerySchema(Schema):

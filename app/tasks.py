@@ -19,9 +19,8 @@ from tasks.submission import new_task, store
 bp = Blueprint("tasks", __name__)
 
 FAILED_QUERY = FailedTasksQuerySchema()
-FINAL_STATUSES = ("completed", "failed")
 SCORE_KEYS = ("neg", "neu", "pos", "compound")
-FINISHED_MAX_AGE_SECONDS = 3600  # well under TASK_TTL_SECONDS; a retry changes a failed task
+COMPLETED_MAX_AGE_SECONDS = 3600  # well under TASK_TTL_SECONDS
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 # A hint, not a measurement: by then the backlog has moved or the operator has acted.
 QUEUE_FULL_RETRY_AFTER_SECONDS = 5
@@ -153,13 +152,12 @@ def get_task(task_id: str):
     if task is None or not (g.principal.is_operator or task.get("owner") == g.principal.id):
         raise APIError("TASK_NOT_FOUND", "Task ID doesn't exist.", {"task_id": task_id})
     response = jsonify(present(task_id, task))
-    if task["status"] not in FINAL_STATUSES:
-        response.cache_control.no_cache = True
-        return response
-    # A finished task never changes: clients may keep it, and revalidate for free.
     response.set_etag(hashlib.sha256(response.get_data()).hexdigest()[:32])
     response.cache_control.private = True  # answers depend on the token
-    response.cache_control.max_age = FINISHED_MAX_AGE_SECONDS
+    if task["status"] == "completed":  # a result never changes: keep it, revalidate free
+        response.cache_control.max_age = COMPLETED_MAX_AGE_SECONDS
+    else:  # a retry changes a failed task; the others are on their way
+        response.cache_control.no_cache = True
     return response.make_conditional(request)
 
 

@@ -5,12 +5,10 @@ from app import formatting
 from app.auth import require_operator
 from app.errors import APIError
 from app.extensions import celery
-from app.schemas import WorkerStartSchema
 from app.validation import load
 from workers import control, state
 
 bp = Blueprint("workers", __name__)
-START_SCHEMA = WorkerStartSchema()
 
 # The agent's final word on a start or stop, as an HTTP status.
 _STATUS = {"started": 201, "starting": 202, "stopped": 200, "stopping": 202}
@@ -54,7 +52,7 @@ def start_worker():
     (202 with ``"status": "starting"`` when its first heartbeat is not in yet).
     """
     require_operator()
-    body = load(START_SCHEMA)
+    body = load(current_app.extensions["worker_start_schema"])
     config = body["config"] or {}
     start = control.StartRequest(body["worker_id"], config.get("max_tasks"),
                                  config.get("timeout"), config.get("concurrency"),

@@ -1,9 +1,9 @@
 """What waits and what runs right now: queue lengths, oldest waiting task, tasks processing.
 
-Messages waiting are the lengths of kombu's lists (one per channel and priority step, as
-Flower sums them); one message carries one task today. Tasks waiting and their age come from
-the registry's ``sp:queued:<channel>:<priority>`` sets (scored by accept time), tasks
-processing from ``sp:processing``, so both count tasks, not Celery messages. Two round trips.
+Tasks waiting and their age come from the registry's ``sp:queued:<channel>:<priority>`` sets
+(scored by accept time), tasks processing from ``sp:processing``: both count tasks. Messages
+waiting are the lengths of kombu's lists (one per channel and priority step, as Flower sums
+them); a message may carry many tasks, so they are reported as messages. Two round trips.
 """
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,22 +22,19 @@ class Backlog:
 
     now: float
     messages: dict[str, dict[str, int]]  # channel -> priority -> messages in kombu's lists
+    tasks: dict[str, dict[str, int]]  # channel -> priority -> tasks waiting (registry)
     queued: dict[str, int]  # priority -> tasks waiting (registry)
     oldest_accepted_at: dict[str, float | None]  # priority -> accept time of the oldest waiting
     processing: dict[str, int]  # channel -> tasks processing (registry)
 
     def waiting(self, channel: str | None = None) -> int:
-        """Messages waiting, in one channel or in all."""
+        """Tasks waiting, in one channel or in all."""
         channels = CHANNELS if channel is None else (channel,)
-        return sum(sum(self.messages[c].values()) for c in channels)
+        return sum(sum(self.tasks[c].values()) for c in channels)
 
     def waiting_by_priority(self) -> dict[str, int]:
-        """Messages waiting per priority, over every channel."""
-        totals: dict[str, int] = {}
-        for by_priority in self.messages.values():
-            for priority, length in by_priority.items():
-                totals[priority] = totals.get(priority, 0) + length
-        return totals
+        """Tasks waiting per priority, over every channel."""
+        return dict(self.queued)
 
     def oldest_wait_seconds(self, priority: str | None = None) -> float | None:
         """How long the oldest waiting task (of a priority, or of all) has waited."""
@@ -68,14 +65,16 @@ def read_backlog(client: redis.Redis, steps: Iterable[int]) -> Backlog:
             priority = priority_of_step(step)
             if length or priority in PRIORITIES:  # a step no priority uses shows when used
                 messages[channel][priority] = messages[channel].get(priority, 0) + length
+    tasks = {channel: {} for channel in CHANNELS}
     queued, oldest = {}, {}
     for priority in PRIORITIES:
-        queued[priority], firsts = 0, []
-        for _ in CHANNELS:
-            queued[priority] += next(replies)
+        firsts = []
+        for channel in CHANNELS:
+            tasks[channel][priority] = next(replies)
             firsts.extend(score for _, score in next(replies))
+        queued[priority] = sum(tasks[c][priority] for c in CHANNELS)
         oldest[priority] = min(firsts) if firsts else None
-    return Backlog(seconds + micros / 1_000_000, messages, queued, oldest,
+    return Backlog(seconds + micros / 1_000_000, messages, tasks, queued, oldest,
                    _processing_by_channel(client, next(replies)))
 
 

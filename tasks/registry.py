@@ -16,6 +16,8 @@ from tasks.queues import CHANNELS, PRIORITIES
 
 TASK_ID_PREFIX = "task_"
 DEAD_LETTER_SCAN = 200  # dead-letter ids read per round trip while filtering a page
+DEAD_LETTER_SCAN_LIMIT = 20  # at most this many times a page's limit are read per request
+RELEASE_ALL = 1e18  # a requeue cutoff later than any start time
 
 
 def new_task_id() -> str:
@@ -84,7 +86,7 @@ class TaskRegistry:
 
     def __init__(self, client: redis.Redis, ttl_seconds: int, event_maxlen: int,
                  estimate_window_seconds: int, max_attempts: int,
-                 idempotency_ttl_seconds: int = 86400):
+                 idempotency_ttl_seconds: int = 86400, requeue_after_seconds: float = 30):
         self.client = client
         self._config = json.dumps({
             "task": keys.TASK,
@@ -101,6 +103,7 @@ class TaskRegistry:
             "estimate_window": estimate_window_seconds,
             "max_attempts": max_attempts,
             "idempotency_ttl": idempotency_ttl_seconds,
+            "requeue_after": requeue_after_seconds,
             **metrics.config(),
         })
         self._accept = client.register_script(scripts.ACCEPT)
@@ -115,7 +118,7 @@ class TaskRegistry:
         """A registry configured by ``settings.load()`` or a Flask config."""
         return cls(client, config["TASK_TTL_SECONDS"], config["EVENT_STREAM_MAXLEN"],
                    config["ESTIMATE_WINDOW_SECONDS"], config["MAX_ATTEMPTS"],
-                   config["IDEMPOTENCY_TTL_SECONDS"])
+                   config["IDEMPOTENCY_TTL_SECONDS"], config["REQUEUE_AFTER_SECONDS"])
 
     def accept(self, tasks: list[NewTask], groups: list[tuple[str, str]],
                group_of: list[int], capacity: int = 0
@@ -175,6 +178,14 @@ class TaskRegistry:
             processing, *waiting = pipe.execute()
         candidates = {task_id: route for route, ids in zip(lists, waiting, strict=True)
                       for task_id in ids}
+        if candidates:  # a waiting id whose task expired would block its list's sweep
+            with self.client.pipeline(transaction=False) as pipe:
+                for task_id in candidates:
+                    pipe.exists(keys.task(task_id))
+                gone = [i for i, exists in zip(list(candidates), pipe.execute(), strict=True)
+                        if not exists]
+            for task_id in gone:
+                self.client.zrem(keys.queued(*candidates.pop(task_id)), task_id)
         if processing:
             routes = self.routes(processing)
             candidates.update(routes)
@@ -194,7 +205,11 @@ class TaskRegistry:
 
     def requeue(self, cutoff: float, messages: dict[str, tuple[str, str]]) -> list[str]:
         """Put back the tasks among ``messages`` that are stale, each with its message."""
-        return self._requeue(args=[self._config, repr(cutoff), json.dumps(messages)])
+        return self._requeue(args=[self._config, repr(cutoff), json.dumps(messages), "0"])
+
+    def release(self, messages: dict[str, tuple[str, str]]) -> list[str]:
+        """Put back processing tasks, each with its message, giving back their attempt."""
+        return self._requeue(args=[self._config, repr(RELEASE_ALL), json.dumps(messages), "1"])
 
     def failed(self, matches, limit: int, before: float | None = None
                ) -> tuple[list[tuple[str, dict]], float | None]:
@@ -205,7 +220,8 @@ class TaskRegistry:
         """
         found: list[tuple[str, dict]] = []
         upper = "+inf" if before is None else f"({before}"
-        while len(found) < limit:
+        budget = limit * DEAD_LETTER_SCAN_LIMIT  # a request's time stays bounded
+        while len(found) < limit and budget > 0:
             page = self.client.zrevrangebyscore(keys.DEAD, upper, "-inf", start=0,
                                                 num=DEAD_LETTER_SCAN, withscores=True)
             if not page:
@@ -224,7 +240,8 @@ class TaskRegistry:
                     if len(found) == limit:
                         return found, score
             upper = f"({page[-1][1]}"
-        return found, None
+            budget -= len(page)
+        return found, (page[-1][1] if budget <= 0 else None)
 
     def retry(self, messages: dict[str, tuple[str, str]]) -> list[str]:
         """Send failed tasks back to their queues, each with its message; returns those sent."""

@@ -50,6 +50,8 @@ local function latency_bin(ms)
 end
 
 -- A failed task also enters the dead-letter set, from which operators list and retry.
+-- Tasks failed by one run get distinct scores, so a page boundary never falls between ties.
+local failures = 0
 local function fail(key, id, code, message)
   local f = redis.call('HMGET', key, 'channel', 'priority')
   redis.call('ZREM', waiting_key(f[1], f[2]), id)
@@ -57,7 +59,8 @@ local function fail(key, id, code, message)
   redis.call('HSET', key, 'status', 'failed', 'error_code', code, 'error_message', message,
              'finished_at', now_s)
   redis.call('EXPIRE', key, cfg.ttl)
-  redis.call('ZADD', cfg.dead, now, id)
+  redis.call('ZADD', cfg.dead, now + failures / 1000000, id)
+  failures = failures + 1
   count(f[1], {failed = 1, ['failed_' .. code] = 1})
   emit(key, id, 'failed', {error = {code = code, message = message}})
 end
@@ -136,8 +139,9 @@ out[#out + 1] = {tostring(completed), tostring(service_ms),
 return out
 """
 
-# ARGV[2] the worker's name, ARGV[3..] task ids. Moves each queued (or redelivered, still
-# processing) task to processing and returns its text; a task whose timeout has passed, or
+# ARGV[2] the worker's name, ARGV[3..] task ids. Moves each queued task (or one processing
+# since before REQUEUE_AFTER: its worker died) to processing and returns its text; a task
+# processing for less is 'busy'. A task whose timeout has passed, or
 # whose worker died during every allowed attempt, fails instead. Records, per channel and
 # priority, the accept time of the newest task claimed: a list is served oldest first, so
 # an older task still waiting long after that has lost its message (see REQUEUE_LOST).
@@ -148,10 +152,14 @@ for i = 3, #ARGV do
   local id = ARGV[i]
   local key = task_key(id)
   local f = redis.call('HMGET', key, 'status', 'text', 'expires_at', 'channel', 'priority',
-                       'attempts', 'created_at')
+                       'attempts', 'created_at', 'started_at')
   local status = f[1]
   if not status then
     out[#out + 1] = {id, 'missing'}
+  elseif status == 'processing' and tonumber(f[8]) > now - cfg.requeue_after then
+    -- Claimed recently by another message (a duplicate): that claim finishes it. Were its
+    -- worker lost, the requeue sweep brings the task back once REQUEUE_AFTER has passed.
+    out[#out + 1] = {id, 'busy'}
   elseif status == 'queued' or status == 'processing' then
     redis.call('ZREM', waiting_key(f[4], f[5]), id)
     local list = f[4] .. ':' .. f[5]
@@ -188,7 +196,8 @@ return out
 # redelivered message never counts twice. Returns how many this completed.
 COMPLETE = PRELUDE + """
 local done = 0
-for _, item in ipairs(cjson.decode(ARGV[2])) do
+local items = cjson.decode(ARGV[2])
+for _, item in ipairs(items) do
   local id, result = item[1], item[2]
   local key = task_key(id)
   local f = redis.call('HMGET', key, 'status', 'created_at', 'started_at', 'channel',
@@ -201,7 +210,8 @@ for _, item in ipairs(cjson.decode(ARGV[2])) do
     local latency_ms = (now - tonumber(f[2])) * 1000
     count(f[4], {completed = 1, ['sentiment_' .. result.sentiment] = 1,
                  latency_ms = latency_ms, [latency_bin(latency_ms)] = 1,
-                 service_ms = (now - tonumber(f[3])) * 1000})
+                 -- the message's time, shared by the tasks it carried
+                 service_ms = (now - tonumber(f[3])) * 1000 / #items})
     emit(key, id, 'completed', {result = result}, {f[4], f[5], f[6], f[7]})
     done = done + 1
   end
@@ -222,7 +232,8 @@ return 1
 """
 
 # ARGV[2] cutoff (seconds since the epoch), ARGV[3] a JSON object {task id: [list key,
-# message]}. Puts each task back in its queue with a new message when it is
+# message]}, ARGV[4] '1' to give back the attempt (a release: the task did nothing wrong).
+# Puts each task back in its queue with a new message when it is
 #  - still processing since before the cutoff: its worker died or lost Redis, and its own
 #    message may sit unacknowledged for the whole visibility timeout; or
 #  - still waiting since before the cutoff although its list is empty, or a task accepted
@@ -248,6 +259,7 @@ for id, route in pairs(cjson.decode(ARGV[3])) do
   end
   if stale then
     redis.call('HSET', key, 'status', 'queued')
+    if ARGV[4] == '1' and f[1] == 'processing' then redis.call('HINCRBY', key, 'attempts', -1) end
     redis.call('ZREM', cfg.processing, id)
     redis.call('ZADD', waiting_key(f[3], f[4]), now, id)
     redis.call('LPUSH', route[1], route[2])

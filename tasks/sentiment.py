@@ -71,9 +71,6 @@ def with_redis_retry(operation, *args, budget: float = REDIS_RETRY_BUDGET_SECOND
             time.sleep(delay)
 
 
-EVERY_START = 1e18  # a requeue cutoff later than any start time: every claimed task goes
-
-
 @shared_task(name=TASK_NAME, bind=True, acks_late=True)
 def analyse_tasks(self, task_ids: list[str]) -> int:
     """Analyse the registry's tasks named in this message; returns how many completed."""
@@ -84,18 +81,20 @@ def analyse_tasks(self, task_ids: list[str]) -> int:
     if len(claims) > 1 and any(claim.attempt > 1 for claim in claims):
         # This group's message came back: a worker died on it. Send each task on in a
         # message of its own, so only a task that kills workers uses up its attempts.
-        split(registry, self.app, claims)
+        release(registry, self.app, claims)
         return 0
     results = {}
     for index, claim in enumerate(claims):
         try:
             results[claim.task_id] = analyse_one(claim.text or "")
         except SoftTimeLimitExceeded:
-            with_redis_retry(registry.complete, results)
-            for late in claims[index:]:
-                with_redis_retry(registry.fail, late.task_id, "TASK_TIMEOUT",
+            completed = with_redis_retry(registry.complete, results) if results else 0
+            if len(claims) == 1:
+                with_redis_retry(registry.fail, claim.task_id, "TASK_TIMEOUT",
                                  "the analysis exceeded the task time limit")
-            return len(results)
+            else:  # the group ran long, not necessarily one text: each gets its own time
+                release(registry, self.app, claims[index:])
+            return completed
         except Exception as exc:  # a bad text must fail its task, not the whole message
             logger.exception("analysis of task %s failed", claim.task_id)
             with_redis_retry(registry.fail, claim.task_id, "ANALYSIS_FAILED",
@@ -103,9 +102,9 @@ def analyse_tasks(self, task_ids: list[str]) -> int:
     return with_redis_retry(registry.complete, results) if results else 0
 
 
-def split(registry: TaskRegistry, celery, claims) -> None:
-    """Put each claimed task back in its queue with a message of its own."""
+def release(registry: TaskRegistry, celery, claims) -> None:
+    """Put claimed tasks back in their queue, each in a message of its own."""
     routes = registry.routes([claim.task_id for claim in claims])
     messages = {task_id: analyse_message(celery, [task_id], channel, priority)
                 for task_id, (channel, priority) in routes.items()}
-    with_redis_retry(registry.requeue, EVERY_START, messages)
+    with_redis_retry(registry.release, messages)

@@ -90,3 +90,15 @@ def test_idle_channels_with_nothing_measured(api):
 
 def test_channels_need_a_token(api):
     error_of(api.get("/channels"), "UNAUTHORIZED")
+
+
+def test_a_batch_counts_as_its_tasks_not_its_one_message(api, store):
+    batch = {"tasks": [submission(channel="email", priority="low") for _ in range(100)]}
+    assert api.post("/tasks", json=batch, headers=bearer()).status_code == 202
+
+    channels = api.get("/channels", headers=bearer()).get_json()["channels"]
+    health = api.get("/health", headers=bearer()).get_json()["components"]["queues"]["tasks"]
+
+    assert (channels["email"]["queued"], channels["email"]["current_load"]) == (100, 100)
+    assert health["length"] == 100 and health["by_channel"]["email"] == 100
+    assert health["by_priority"]["low"] == 100

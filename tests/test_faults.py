@@ -287,3 +287,20 @@ def test_a_poison_text_in_a_batch_fails_alone(redis_server, client, store, tmp_p
     assert statuses == ["completed"] * 4 + ["failed"] + ["completed"] * 5
     assert tasks[4]["error_code"] == "TOO_MANY_ATTEMPTS"
     assert sum(completions(store).values()) == 9  # each neighbour completed once
+    # Each neighbour counts the one death of their shared message, no more.
+    assert {t["attempts"] for i, t in enumerate(tasks) if i != 4} == {"2"}
+
+
+def test_a_batch_that_runs_past_the_time_limit_is_split_not_failed(redis_server, client, store,
+                                                                 tmp_path):
+    # Each text alone fits the 2-s soft limit; the three together do not.
+    texts = ["STALL 0.9 Slow but fine."] * 3
+    answers = client.post("/tasks", json={"tasks": [submission(t) for t in texts]},
+                          headers=bearer()).get_json()["tasks"]
+    task_ids = [answer["task_id"] for answer in answers]
+
+    with fault_worker(redis_server, tmp_path):
+        tasks = finished(store, task_ids)
+
+    assert [t["status"] for t in tasks] == ["completed"] * 3
+    assert sum(completions(store).values()) == 3

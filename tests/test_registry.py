@@ -1,5 +1,6 @@
 """The task registry against a real Redis: state changes, idempotency, expiry, events."""
 import json
+import time
 
 import pytest
 import redis as redis_py
@@ -8,6 +9,7 @@ from conftest import store_task
 from tasks import keys
 from tasks.celery_app import make_celery
 from tasks.connections import connect
+from tasks.messages import analyse_message
 from tasks.registry import NewTask, Refusal, TaskRegistry, new_task_id
 from workers.reaper import sweep
 
@@ -92,14 +94,43 @@ def test_a_redelivered_message_neither_reruns_nor_recounts_a_completed_task(regi
     assert events(redis_client, task_id) == ["queued", "processing", "completed"]
 
 
-def test_a_task_whose_worker_died_is_claimed_again_with_its_attempt_counted(registry):
+def started_long_ago(redis_client, task_id):
+    """As if the task's worker had claimed it an hour ago and then died."""
+    redis_client.hset(keys.task(task_id), "started_at", str(time.time() - 3600))
+
+
+def test_a_duplicate_message_finds_a_running_task_busy(registry, redis_client):
+    task_id = accept(registry)
+    registry.claim([task_id], "first-worker")
+
+    [duplicate] = registry.claim([task_id], "second-worker")
+
+    assert duplicate.outcome == "busy"
+    task = registry.get(task_id)
+    assert (task["attempts"], task["worker"]) == ("1", "first-worker")
+    assert complete(registry, task_id) == 1  # the first claim still finishes it
+
+
+def test_a_task_whose_worker_died_is_claimed_again_with_its_attempt_counted(registry,
+                                                                             redis_client):
     task_id = accept(registry)
     registry.claim([task_id], WORKER)
+    started_long_ago(redis_client, task_id)
 
     [claim] = registry.claim([task_id], WORKER)
 
-    assert claim.outcome == "claimed"
-    assert registry.get(task_id)["attempts"] == "2"
+    assert (claim.outcome, claim.attempt) == ("claimed", 2)
+
+
+def test_a_released_task_gets_its_attempt_back(registry, celery, redis_client):
+    task_id = accept(registry)
+    registry.claim([task_id], WORKER)
+
+    released = registry.release({task_id: analyse_message(celery, [task_id], "chat", "normal")})
+
+    assert released == [task_id]
+    task = registry.get(task_id)
+    assert (task["status"], task["attempts"]) == ("queued", "0")
 
 
 def test_unknown_and_expired_ids_are_missing(registry):
@@ -146,7 +177,10 @@ def test_estimate_grows_with_the_tasks_ahead(registry):
 
 def test_a_task_whose_worker_keeps_dying_fails_after_max_attempts(registry, redis_client):
     task_id = accept(registry)
-    outcomes = [registry.claim([task_id], WORKER)[0].outcome for _ in range(MAX_ATTEMPTS + 1)]
+    outcomes = []
+    for _ in range(MAX_ATTEMPTS + 1):
+        outcomes.append(registry.claim([task_id], WORKER)[0].outcome)
+        started_long_ago(redis_client, task_id)
 
     assert outcomes == ["claimed"] * MAX_ATTEMPTS + ["failed"]
     task = registry.get(task_id)
@@ -276,3 +310,31 @@ def test_results_of_a_batch_are_stored_in_one_call(registry):
 
     assert done == 2
     assert [registry.get(i)["status"] for i in (first, second)] == ["completed"] * 2
+
+
+def test_tasks_failed_together_are_all_listed_across_pages(registry, redis_client):
+    tasks = [NewTask(new_task_id(), "chat", "normal", {"text": "x"}, timeout_seconds=0.001)
+             for _ in range(5)]
+    registry.accept(tasks, [("nowhere", "m")], [0] * 5)
+    time.sleep(0.01)
+    registry.claim([t.task_id for t in tasks], WORKER)  # all expire in one script run
+
+    listed, cursor = [], None
+    while True:
+        page, cursor = registry.failed(lambda task: True, 2, cursor)
+        listed += [task_id for task_id, _ in page]
+        if cursor is None:
+            break
+
+    assert sorted(listed) == sorted(t.task_id for t in tasks)
+
+
+def test_a_waiting_id_whose_task_expired_is_dropped_by_the_sweep(registry, celery,
+                                                                  redis_client):
+    task_id = accept(registry)
+    redis_client.delete(keys.task(task_id))  # expired
+    redis_client.zadd(keys.queued("chat", "normal"), {task_id: 1.0})
+
+    sweep(registry, celery, requeue_after=30, holder="test")
+
+    assert redis_client.zcard(keys.queued("chat", "normal")) == 0

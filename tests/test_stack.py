@@ -474,3 +474,12 @@ def test_busy_port_is_refused_before_anything_starts(tmp_path):
     assert result.returncode == 1
     assert f"port {port} (PORT) is already in use" in result.stderr
     assert not (tmp_path / "var" / "supervisord.conf").exists()
+
+
+def test_flower_refuses_to_start_without_credentials(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "FLOWER_BASIC_AUTH"}
+    result = subprocess.run([sys.executable, "-m", "workers.flower"], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=30)
+
+    assert result.returncode != 0
+    assert "FLOWER_BASIC_AUTH" in result.stderr

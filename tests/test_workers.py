@@ -108,7 +108,7 @@ def start(api, **body):
 
 
 def test_workers_started_through_the_api_work_die_and_stop(api, agent, store):
-    first = start(api, worker_id=1, config={"max_tasks": 100, "timeout": 30})
+    first = start(api, worker_id=1, config={"max_tasks": 100, "timeout": 20})
     second = start(api)  # the lowest free id
 
     assert first["worker_id"] == 1 and first["status"] == "started"
@@ -220,3 +220,9 @@ def test_starting_and_stopping_workers_needs_an_operator_token(api):
 def test_a_channel_token_reads_the_worker_list(api):
     assert api.get("/workers", headers=bearer()).status_code == 200
     error_of(api.get("/workers/1", headers=bearer()), "WORKER_NOT_FOUND")
+
+
+def test_a_worker_timeout_must_leave_room_before_the_requeue_sweep(api):
+    response = api.post("/workers", json={"config": {"timeout": 600}}, headers=OPERATOR)
+
+    assert "config.timeout" in error_of(response, "INVALID_INPUT")["details"]

