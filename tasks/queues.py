@@ -18,11 +18,6 @@ def queue_for(channel: str) -> str:
     return channel
 
 
-def priorities_at_or_above(priority: str) -> tuple[str, ...]:
-    """The priorities served no later than ``priority``, most urgent first."""
-    return PRIORITIES[: PRIORITIES.index(priority) + 1]
-
-
 # kombu's Redis transport names a queue's list for priority step n "<queue>\x06\x16<n>"
 # (step 0 is the bare queue name); see kombu.transport.redis.Channel._q_for_pri.
 KOMBU_PRIORITY_SEPARATOR = "\x06\x16"

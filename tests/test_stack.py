@@ -19,6 +19,7 @@ import pytest
 import redis as redis_py
 import requests
 
+from conftest import wait_until
 from workers import embedded_redis, procfile, supervisor_config
 from workers.log_listener import LinePrefixer
 
@@ -75,15 +76,9 @@ def alive(pid: int) -> bool:
         return False
 
 
-def wait_for(predicate, timeout: float, message: str, interval: float = 0.2):
-    """Poll until `predicate()` is truthy and return it; fail the test after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout}s waiting for {message}")
+def wait_for(predicate, timeout: float, message: str):
+    """``conftest.wait_until`` at the pace a whole stack needs."""
+    return wait_until(predicate, timeout, interval=0.2, message=message)
 
 
 class Stack:
