@@ -232,6 +232,23 @@ def redis_client(redis_server):
     client.flushdb()
 
 
+@pytest.fixture(scope="module")
+def private_redis(tmp_path_factory):
+    """A Redis of the test module's own: for tests that read all of it, or stop it."""
+    server = RedisServer(tmp_path_factory.mktemp("private-redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def private_store(private_redis):
+    """A client of the emptied private Redis; emptied again afterwards."""
+    client = redis_py.Redis(port=private_redis.port, decode_responses=True)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
 @pytest.fixture(scope="session")
 def worker(redis_server, tmp_path_factory):
     """One Celery worker (prefork, two processes) shared by the session's end-to-end tests."""

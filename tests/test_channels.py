@@ -1,10 +1,8 @@
 """GET /channels with a real Redis and a real worker that serves only some channels."""
 import pytest
-import redis as redis_py
 
 from conftest import (
     OPERATOR_TOKEN,
-    RedisServer,
     bearer,
     error_of,
     make_app,
@@ -17,18 +15,13 @@ from tasks.metrics import BIN_GROWTH
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    server = RedisServer(tmp_path_factory.mktemp("channels-redis")).start()
-    yield server
-    server.stop()
+def server(private_redis):
+    return private_redis
 
 
 @pytest.fixture
-def store(server):
-    client = redis_py.Redis(port=server.port, decode_responses=True)
-    client.flushdb()
-    yield client
-    client.flushdb()
+def store(private_store):
+    return private_store
 
 
 @pytest.fixture

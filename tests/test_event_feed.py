@@ -2,26 +2,16 @@
 import json
 
 import pytest
-import redis as redis_py
 
-from conftest import RedisServer, wait_until
+from conftest import wait_until
 from tasks import keys
 from tasks.connections import connect
 from tasks.event_feed import TASKS, WORKERS, EventFeed, Subscription, stream_id
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    server = RedisServer(tmp_path_factory.mktemp("feed-redis")).start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def feed(server):
-    client = redis_py.Redis(port=server.port, decode_responses=True)
-    client.flushdb()
-    feed = EventFeed(connect(server.url))
+def feed(private_redis, private_store):
+    feed = EventFeed(connect(private_redis.url))
     yield feed
     feed.close()
 

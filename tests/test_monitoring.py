@@ -30,18 +30,13 @@ OPERATOR = bearer(OPERATOR_TOKEN)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    server = RedisServer(tmp_path_factory.mktemp("monitoring-redis")).start()
-    yield server
-    server.stop()
+def server(private_redis):
+    return private_redis
 
 
 @pytest.fixture
-def store(server):
-    client = redis_py.Redis(port=server.port, decode_responses=True)
-    client.flushdb()
-    yield client
-    client.flushdb()
+def store(private_store):
+    return private_store
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import redis as redis_py
 from conftest import (
     OPERATOR_TOKEN,
     ROOT,
-    RedisServer,
     bearer,
     error_of,
     make_app,
@@ -62,18 +61,13 @@ class AgentProcess:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    server = RedisServer(tmp_path_factory.mktemp("workers-redis")).start()
-    yield server
-    server.stop()
+def server(private_redis):
+    return private_redis
 
 
 @pytest.fixture
-def store(server):
-    client = redis_py.Redis(port=server.port, decode_responses=True)
-    client.flushdb()
-    yield client
-    client.flushdb()
+def store(private_store):
+    return private_store
 
 
 @pytest.fixture
