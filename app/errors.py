@@ -31,6 +31,7 @@ _CODES = (
               "to another channel token)."),
     ErrorCode("NOT_FOUND", 404, "No such route."),
     ErrorCode("TASK_NOT_RETRYABLE", 409, "Only a failed task can be retried."),
+    ErrorCode("TASK_NOT_CANCELLABLE", 409, "Only a task still waiting can be cancelled."),
     ErrorCode("METHOD_NOT_ALLOWED", 405, "The route exists but not for this method; see the "
               "`Allow` header."),
     ErrorCode("PAYLOAD_TOO_LARGE", 413, "The request body is larger than `MAX_CONTENT_LENGTH`."),

@@ -17,7 +17,7 @@ from tasks.sentiment import TASK_TYPES
 from workers import state
 
 # The registry's task states (its Lua scripts write them); "accepted" is only POST's word.
-TASK_STATUSES = ("queued", "processing", "completed", "failed")
+TASK_STATUSES = ("queued", "processing", "completed", "failed", "cancelled")
 TIMESTAMP = {"format": "date-time", "example": "2026-11-29T14:18:56.087+00:00"}
 
 
@@ -152,6 +152,11 @@ class RetriedSchema(Schema):
 class RetriedTaskSchema(Schema):
     task_id = _required(fields.String)
     status = _one_of(["queued"])
+
+
+class CancelledTaskSchema(Schema):
+    task_id = _required(fields.String)
+    status = _one_of(["cancelled"])
 
 
 class WorkerSchema(Schema):

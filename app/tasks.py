@@ -148,9 +148,7 @@ def get_task(task_id: str):
     "confidence": 0.87, "scores": {"neg": 0.0, "neu": 0.3, "pos": 0.7, "compound": 0.88},
     "processing_time": "0.00021s", "processing_time_ms": 0.21, ...}}``
     """
-    task = registry().get(task_id)
-    if task is None or not (g.principal.is_operator or task.get("owner") == g.principal.id):
-        raise APIError("TASK_NOT_FOUND", "Task ID doesn't exist.", {"task_id": task_id})
+    task = visible_task(task_id)
     response = jsonify(present(task_id, task))
     response.set_etag(hashlib.sha256(response.get_data()).hexdigest()[:32])
     response.cache_control.private = True  # answers depend on the token
@@ -159,6 +157,31 @@ def get_task(task_id: str):
     else:  # a retry changes a failed task; the others are on their way
         response.cache_control.no_cache = True
     return response.make_conditional(request)
+
+
+@bp.delete("/task/<task_id>")
+def cancel_task(task_id: str):
+    """Cancel a task still waiting: no worker will run it.
+
+    Response 200: ``{"task_id": "task_...", "status": "cancelled"}``; 409
+    ``TASK_NOT_CANCELLABLE`` once a worker has started it or it has ended.
+    """
+    visible_task(task_id)
+    refused_as = registry().cancel(task_id)
+    if refused_as == "missing":  # expired between the two reads
+        raise APIError("TASK_NOT_FOUND", "Task ID doesn't exist.", {"task_id": task_id})
+    if refused_as is not None:
+        raise APIError("TASK_NOT_CANCELLABLE", "Only a task still waiting can be cancelled.",
+                       {"task_id": task_id, "status": refused_as})
+    return {"task_id": task_id, "status": "cancelled"}
+
+
+def visible_task(task_id: str) -> dict:
+    """The task, if this token may see it: its owner's, or any for an operator."""
+    task = registry().get(task_id)
+    if task is None or not (g.principal.is_operator or task.get("owner") == g.principal.id):
+        raise APIError("TASK_NOT_FOUND", "Task ID doesn't exist.", {"task_id": task_id})
+    return task
 
 
 def present(task_id: str, task: dict) -> dict:

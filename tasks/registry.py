@@ -112,6 +112,7 @@ class TaskRegistry:
         self._fail = client.register_script(scripts.FAIL)
         self._requeue = client.register_script(scripts.REQUEUE)
         self._retry = client.register_script(scripts.RETRY)
+        self._cancel = client.register_script(scripts.CANCEL)
 
     @classmethod
     def from_settings(cls, client: redis.Redis, config) -> "TaskRegistry":
@@ -246,6 +247,11 @@ class TaskRegistry:
     def retry(self, messages: dict[str, tuple[str, str]]) -> list[str]:
         """Send failed tasks back to their queues, each with its message; returns those sent."""
         return self._retry(args=[self._config, json.dumps(messages)])
+
+    def cancel(self, task_id: str) -> str | None:
+        """Cancel a waiting task; returns None, or the status that prevented it."""
+        outcome = self._cancel(args=[self._config, task_id])
+        return None if outcome == 1 else outcome
 
     def get(self, task_id: str) -> dict | None:
         """The stored task as a dict of strings, or None when unknown or expired."""

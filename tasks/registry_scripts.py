@@ -294,3 +294,19 @@ for id, route in pairs(cjson.decode(ARGV[2])) do
 end
 return retried
 """
+
+# ARGV[2] id. Cancels a task still waiting: its message, when a worker takes it, finds the
+# task not runnable. Returns 1 when this call cancelled it, else the status that prevented it.
+CANCEL = PRELUDE + """
+local id = ARGV[2]
+local key = task_key(id)
+local f = redis.call('HMGET', key, 'status', 'channel', 'priority')
+if f[1] ~= 'queued' then return f[1] or 'missing' end
+redis.call('HSET', key, 'status', 'cancelled', 'finished_at', now_s)
+redis.call('EXPIRE', key, cfg.ttl)
+redis.call('ZREM', waiting_key(f[2], f[3]), id)
+count(f[2], {cancelled = 1})
+emit(key, id, 'cancelled')
+write_tally()
+return 1
+"""

@@ -25,6 +25,7 @@ TESTED = {"INVALID_INPUT", "UNAUTHORIZED", "FORBIDDEN", "TASK_NOT_FOUND", "NOT_F
           "REDIS_UNAVAILABLE", "QUEUE_FULL",
           "RATE_LIMITED",  # test_rate_limit.py
           "TASK_NOT_RETRYABLE",  # test_dead_letters.py
+          "TASK_NOT_CANCELLABLE",  # test_cancel.py
           # test_workers.py and test_ws.py:
           "WORKER_OFFLINE", "WORKER_EXISTS", "WORKER_NOT_FOUND", "WEBSOCKET_LIMIT"}
 
@@ -169,7 +170,7 @@ def test_unknown_route_is_not_found(client):
 
 
 @pytest.mark.parametrize("method, path, allowed", [
-    ("DELETE", "/task/task_x", "GET"),
+    ("PUT", "/task/task_x", "DELETE"),
     ("POST", "/task/task_x", "GET"),
     ("GET", "/task", "POST"),
     ("PUT", "/task", "POST"),
