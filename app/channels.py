@@ -2,13 +2,19 @@
 from flask import Blueprint, current_app
 
 from app import formatting
+from app.auth import require_operator
+from app.errors import APIError
 from app.monitoring import priority_steps, window_seconds
 from tasks import keys, metric_windows
 from tasks.backlog import read_backlog
 from tasks.channel_status import channel_statuses
+from tasks.queues import CHANNELS
 from workers import state
+from workers.pausing import paused_channels
 
 bp = Blueprint("channels", __name__)
+
+PAUSED = "paused"
 
 
 @bp.get("/channels")
@@ -26,11 +32,12 @@ def list_channels():
     seconds = window_seconds()
     window = metric_windows.read(client, {"tasks": keys.METRICS}, seconds, backlog.now)["tasks"]
     workers = state.read_workers(client, current_app.config["WORKER_FORGET_SECONDS"])
+    paused = paused_channels(client)
     channels = {}
     for channel in channel_statuses(backlog, window, workers):
         mean = channel.mean_latency_ms
         channels[channel.name] = {
-            "status": channel.status,
+            "status": PAUSED if channel.name in paused else channel.status,
             "current_load": channel.current_load,
             "response_time": None if mean is None else formatting.duration(mean / 1000),
             "response_time_ms": None if mean is None else round(mean, 3),
@@ -44,3 +51,32 @@ def list_channels():
             "sentiment": channel.sentiment,
         }
     return {"window_seconds": seconds, "channels": channels}
+
+
+@bp.post("/channels/<channel>/pause")
+def pause_channel(channel: str):
+    """Stop workers taking this channel's tasks; submissions are still accepted (operator).
+
+    Response 200: ``{"channel": "email", "status": "paused"}``
+    """
+    require_operator()
+    current_app.extensions["redis"].sadd(keys.PAUSED, known_channel(channel))
+    return {"channel": channel, "status": PAUSED}
+
+
+@bp.post("/channels/<channel>/resume")
+def resume_channel(channel: str):
+    """Let workers take this channel's tasks again (operator).
+
+    Response 200: ``{"channel": "email", "status": "resumed"}``
+    """
+    require_operator()
+    current_app.extensions["redis"].srem(keys.PAUSED, known_channel(channel))
+    return {"channel": channel, "status": "resumed"}
+
+
+def known_channel(channel: str) -> str:
+    if channel not in CHANNELS:
+        raise APIError("CHANNEL_NOT_FOUND", "No such channel.",
+                       {"channel": channel, "channels": list(CHANNELS)})
+    return channel

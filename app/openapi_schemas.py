@@ -154,6 +154,11 @@ class RetriedTaskSchema(Schema):
     status = _one_of(["queued"])
 
 
+class ChannelPauseSchema(Schema):
+    channel = _required(fields.String)
+    status = _one_of(["paused", "resumed"])
+
+
 class CancelledTaskSchema(Schema):
     task_id = _required(fields.String)
     status = _one_of(["cancelled"])
@@ -315,7 +320,7 @@ class SentimentCountsSchema(Schema):
 
 
 class ChannelSchema(Schema):
-    status = _one_of([ACTIVE, IDLE, DEGRADED])
+    status = _one_of([ACTIVE, IDLE, DEGRADED, "paused"])
     current_load = _required(fields.Integer)
     response_time = _nullable(fields.String, metadata={"example": "2.01s"})
     response_time_ms = _nullable(fields.Float)

@@ -2,6 +2,7 @@
 from celery import Celery
 
 from workers import heartbeat
+from workers.pausing import FollowPausedChannels
 from workers.reaper import RequeueSweep
 
 
@@ -10,6 +11,7 @@ def make_celery(broker_url: str | None = None) -> Celery:
     app = Celery("sentiment", include=["tasks.sentiment"])
     app.config_from_object("celeryconfig")
     app.steps["worker"].add(RequeueSweep)
+    app.steps["consumer"].add(FollowPausedChannels)
     heartbeat.install(app)  # worker state pushed to Redis; adds --platform-id
     if broker_url:
         app.conf.broker_url = broker_url

@@ -15,6 +15,7 @@ PROCESSING = PREFIX + "processing"  # sorted set of ids being processed, by star
 IDEMPOTENCY = PREFIX + "idem:%s:%s"  # token id and Idempotency-Key -> task id; expires
 # hash "channel:priority" -> accept time of the newest task claimed from that list; long-lived
 CLAIMED_UPTO = PREFIX + "claimed-upto"
+PAUSED = PREFIX + "paused"  # set of paused channels, which workers stop consuming; long-lived
 REAPER_LOCK = PREFIX + "lock:reaper"  # one requeue sweep at a time across workers; expires
 
 
