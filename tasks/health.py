@@ -19,6 +19,7 @@ from tasks import keys, metric_windows
 from tasks.backlog import Backlog, read_backlog
 from tasks.queues import CHANNELS
 from workers import state
+from workers.pausing import paused_channels
 
 HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
 SLOW_REDIS_MS = 100.0
@@ -94,8 +95,9 @@ def check(client: redis.Redis, priority_steps, window_seconds: float,
         return report
     report.window, report.api_window = windows["tasks"], windows["api"]
     consumed = {queue for w in workers if w.online for queue in w.queues}
-    report.channels_without_worker = [c for c in CHANNELS
-                                      if report.backlog.waiting(c) and c not in consumed]
+    paused = paused_channels(client)  # no worker consumes a paused channel, on purpose
+    report.channels_without_worker = [c for c in CHANNELS if report.backlog.waiting(c)
+                                      and c not in consumed and c not in paused]
     report.reasons = degraded_reasons(report, max_queue_wait_seconds)
     report.status = DEGRADED if report.reasons else HEALTHY
     return report

@@ -65,3 +65,16 @@ def test_a_running_worker_follows_a_pause(api, private_redis, tmp_path):
         assert status(api, voice) == "queued"
         api.post("/channels/voice/resume", headers=bearer(OPERATOR_TOKEN))
         wait_until(lambda: status(api, voice) == "completed", 30, message="the voice task")
+
+
+def test_a_paused_channel_with_waiting_tasks_is_not_a_channel_without_worker(api,
+                                                                           private_redis,
+                                                                           tmp_path):
+    api.post("/channels/email/pause", headers=bearer(OPERATOR_TOKEN))
+    with running_worker(private_redis.url, tmp_path):
+        submit(api, "email")
+        time.sleep(2 * FOLLOW_SECONDS)
+
+        health = api.get("/health", headers=bearer()).get_json()
+
+    assert health["status"] == "healthy", health.get("reasons")
