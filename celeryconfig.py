@@ -4,7 +4,7 @@ Celery only carries work here: the task registry in Redis is the truth about a t
 result backend is configured (``GET /task/{id}`` never sees Celery's PENDING).
 """
 import settings
-from tasks.queues import CHANNELS
+from tasks.queues import CHANNELS, KOMBU_PRIORITY_STEPS
 
 _config = settings.load()
 
@@ -26,7 +26,7 @@ VISIBILITY_TIMEOUT_SECONDS = 3600
 # kombu's Redis transport keeps a list per priority step; 0 is served first. Steps must stay
 # kombu's defaults: Flower sums queue lengths over exactly these suffixes.
 broker_transport_options = {
-    "priority_steps": [0, 3, 6, 9],
+    "priority_steps": list(KOMBU_PRIORITY_STEPS),
     "queue_order_strategy": "priority",
     "visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,
     "socket_timeout": 5,

@@ -8,6 +8,7 @@ from tasks import health as health_check
 from tasks import metrics, prometheus
 from tasks.backlog import read_backlog
 from tasks.performance import read_performance
+from tasks.queues import KOMBU_PRIORITY_STEPS
 from workers import state
 
 bp = Blueprint("monitoring", __name__)
@@ -167,7 +168,7 @@ def _probe():
 
 def priority_steps() -> list[int]:
     """The broker's priority steps: one kombu list per step and queue."""
-    return celery().conf.broker_transport_options.get("priority_steps", [0, 3, 6, 9])
+    return celery().conf.broker_transport_options.get("priority_steps", KOMBU_PRIORITY_STEPS)
 
 
 def _ms(value: float | None) -> float | None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import redis
 
 from tasks import keys
+from tasks.connections import seconds
 from tasks.queues import CHANNELS, PRIORITIES, priority_lists, priority_of_step, queue_for
 
 PROCESSING_READ_LIMIT = 10_000  # bounds the second round trip; far above any worker fleet
@@ -57,7 +58,7 @@ def read_backlog(client: redis.Redis, steps: Iterable[int]) -> Backlog:
                 pipe.zrange(keys.queued(channel, priority), 0, 0, withscores=True)
         pipe.zrange(keys.PROCESSING, 0, PROCESSING_READ_LIMIT - 1)
         replies = iter(pipe.execute())
-    seconds, micros = next(replies)
+    now = seconds(next(replies))
     messages = {channel: dict.fromkeys(PRIORITIES, 0) for channel in CHANNELS}
     for channel in CHANNELS:
         for step in steps:
@@ -74,7 +75,7 @@ def read_backlog(client: redis.Redis, steps: Iterable[int]) -> Backlog:
             firsts.extend(score for _, score in next(replies))
         queued[priority] = sum(tasks[c][priority] for c in CHANNELS)
         oldest[priority] = min(firsts) if firsts else None
-    return Backlog(seconds + micros / 1_000_000, messages, tasks, queued, oldest,
+    return Backlog(now, messages, tasks, queued, oldest,
                    _processing_by_channel(client, next(replies)))
 
 

@@ -15,3 +15,14 @@ def connect(url: str) -> redis.Redis:
         socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
         health_check_interval=HEALTH_CHECK_INTERVAL_SECONDS,
     )
+
+
+def seconds(time_reply) -> float:
+    """A Redis ``TIME`` reply as seconds since the epoch: the registry's clock."""
+    whole, micros = time_reply
+    return whole + micros / 1_000_000
+
+
+def redis_now(client: redis.Redis) -> float:
+    """Redis's clock now, in seconds."""
+    return seconds(client.time())

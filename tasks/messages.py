@@ -11,17 +11,15 @@ import json
 import uuid
 
 from celery import Celery
-from kombu.transport.redis import Channel
 
-from tasks.queues import PRIORITY_STEPS, queue_for
+from tasks.queues import PRIORITY_STEPS, priority_list, queue_for
 
 TASK_NAME = "sentiment.analyse"  # the Celery task (tasks.sentiment) these messages ask for
 
 
 def list_key(queue: str, priority: str) -> str:
-    """The Redis list kombu keeps for a queue's priority step."""
-    step = PRIORITY_STEPS[priority]
-    return f"{queue}{Channel.sep}{step}" if step else queue
+    """The Redis list kombu keeps for a queue's messages of one priority."""
+    return priority_list(queue, PRIORITY_STEPS[priority])
 
 
 def analyse_message(celery: Celery, task_ids: list[str], channel: str,

@@ -12,8 +12,8 @@ import redis
 
 from tasks import keys, metric_windows
 from tasks.api_metrics import error_type
+from tasks.connections import redis_now
 from tasks.metric_windows import Window
-from workers.state import redis_now
 
 # How a task's error code counts; codes not listed count as processing errors.
 TASK_ERROR_TYPES = {"TASK_EXPIRED": "timeout", "TASK_TIMEOUT": "timeout",

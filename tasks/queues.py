@@ -19,14 +19,20 @@ def queue_for(channel: str) -> str:
 
 
 # kombu's Redis transport names a queue's list for priority step n "<queue>\x06\x16<n>"
-# (step 0 is the bare queue name); see kombu.transport.redis.Channel._q_for_pri.
+# (step 0 is the bare queue name); see kombu.transport.redis.Channel._q_for_pri. The steps
+# are kombu's defaults, which Flower also assumes when it sums queue lengths.
 KOMBU_PRIORITY_SEPARATOR = "\x06\x16"
+KOMBU_PRIORITY_STEPS = (0, 3, 6, 9)
+
+
+def priority_list(queue: str, step: int) -> str:
+    """The Redis list kombu keeps for one priority step of a Celery queue."""
+    return f"{queue}{KOMBU_PRIORITY_SEPARATOR}{step}" if step else queue
 
 
 def priority_lists(queue: str, steps) -> dict[int, str]:
-    """The Redis list of each priority step of a Celery queue, as kombu names them."""
-    return {step: queue if step == 0 else f"{queue}{KOMBU_PRIORITY_SEPARATOR}{step}"
-            for step in steps}
+    """The Redis list of each priority step of a Celery queue."""
+    return {step: priority_list(queue, step) for step in steps}
 
 
 def priority_of_step(step: int) -> str:

@@ -28,7 +28,7 @@ import redis
 
 import settings
 from tasks import keys
-from tasks.connections import connect
+from tasks.connections import connect, redis_now
 from tasks.queues import CHANNELS
 from workers.control import REPLY_TTL_SECONDS, START, STOP
 from workers.heartbeat import OFFLINE_AFTER_BEATS
@@ -134,8 +134,7 @@ class Agent:
     def handle(self, command: dict) -> None:
         """Acknowledge a command and act on it, unless the API already gave up on it."""
         reply_key = keys.agent_reply(command["command_id"])
-        seconds, micros = self.client.time()
-        if seconds + micros / 1_000_000 > command["expires_at"]:
+        if redis_now(self.client) > command["expires_at"]:
             logger.info("command %s expired before it was read", command["command_id"])
             return
         self.reply(reply_key, {"phase": "accepted"})
@@ -237,8 +236,7 @@ class Agent:
         fields = self.client.hgetall(keys.worker(node))
         if not fields or "stopped_at" in fields:
             return False
-        seconds, micros = self.client.time()
-        fresh = seconds + micros / 1_000_000 - float(fields["last_seen"]) <= (
+        fresh = redis_now(self.client) - float(fields["last_seen"]) <= (
             OFFLINE_AFTER_BEATS * float(fields.get("heartbeat_seconds", self.interval)))
         return fresh and (pid is None or fields.get("pid") == str(pid))
 

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 import redis
 
 from tasks import keys
+from tasks.connections import redis_now, seconds
 from workers.heartbeat import OFFLINE_AFTER_BEATS
-from workers.state import WorkerState, ids_in_use, redis_now
+from workers.state import WorkerState, ids_in_use
 
 ACK_TIMEOUT_SECONDS = 3.0
 REPLY_TTL_SECONDS = 120
@@ -59,8 +60,8 @@ def live_agents(client: redis.Redis) -> list[dict]:
     with client.pipeline(transaction=False) as pipe:
         pipe.time()
         pipe.zrange(keys.AGENTS, 0, -1)
-        (seconds, micros), hosts = pipe.execute()
-    now = seconds + micros / 1_000_000
+        clock, hosts = pipe.execute()
+    now = seconds(clock)
     with client.pipeline(transaction=False) as pipe:
         for host in hosts:
             pipe.hgetall(keys.agent(host))

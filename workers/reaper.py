@@ -15,6 +15,7 @@ from celery import Celery, bootsteps
 
 import settings
 from tasks import keys
+from tasks.connections import redis_now
 from tasks.messages import analyse_message
 from tasks.registry import TaskRegistry
 
@@ -30,8 +31,7 @@ def sweep(registry: TaskRegistry, celery: Celery, requeue_after: float, holder: 
     if not client.set(keys.REAPER_LOCK, holder, nx=True,
                       px=int(SWEEP_INTERVAL_SECONDS * 1000)):
         return []
-    seconds, micros = client.time()  # the registry's clock: timestamps come from Redis
-    cutoff = seconds + micros / 1e6 - requeue_after
+    cutoff = redis_now(client) - requeue_after  # the registry's clock stamps the tasks
     candidates = registry.stale_candidates(cutoff, per_list=SWEEP_BATCH)
     if not candidates:
         return []

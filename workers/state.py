@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import redis
 
 from tasks import keys
+from tasks.connections import seconds
 from workers.heartbeat import OFFLINE_AFTER_BEATS
 
 ACTIVE, IDLE, OFFLINE = "active", "idle", "offline"
@@ -46,19 +47,13 @@ class WorkerState:
         return self.status != OFFLINE
 
 
-def redis_now(client: redis.Redis) -> float:
-    """Redis's clock, in seconds: the one every heartbeat is stamped with."""
-    seconds, micros = client.time()
-    return seconds + micros / 1_000_000
-
-
 def read_workers(client: redis.Redis, forget_seconds: float) -> list[WorkerState]:
     """Every worker seen within ``forget_seconds``, sorted by id."""
     with client.pipeline(transaction=False) as pipe:
         pipe.time()
         pipe.zrangebyscore(keys.WORKERS, "-inf", "+inf", withscores=True)
-        (seconds, micros), indexed = pipe.execute()
-    now = seconds + micros / 1_000_000
+        clock, indexed = pipe.execute()
+    now = seconds(clock)
     nodes = [node for node, last_seen in indexed if last_seen >= now - forget_seconds]
     if not nodes:
         return []
