@@ -86,7 +86,7 @@ def stop_worker(worker_id: str):
     """
     require_operator()
     worker = _find(worker_id)
-    if not worker.online:
+    if not worker.online and worker.platform_id is None:
         raise APIError("WORKER_OFFLINE", f"Worker {worker.id} is offline.",
                        {"worker_id": worker.id})
     if worker.platform_id is None:

@@ -3,6 +3,7 @@
 Heartbeats every second here (``WORKER_HEARTBEAT_SECONDS=1``), so a worker turns offline
 within 3 s of its last beat; the waits below are generous bounds, never speed checks.
 """
+import json
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import time
 import pytest
 import redis as redis_py
 
+import settings
 from conftest import (
     OPERATOR_TOKEN,
     ROOT,
@@ -24,6 +26,7 @@ from conftest import (
     wait_until,
 )
 from tasks import keys
+from workers.agent import Agent, Managed, restart_delay
 from workers.heartbeat import OFFLINE_AFTER_BEATS
 
 HOST = "agenthost"  # the agent's host name in node names: worker-<id>@agenthost
@@ -129,19 +132,25 @@ def test_workers_started_through_the_api_work_die_and_stop(api, agent, store):
     wait_until(lambda: sum(w["tasks_processed"] for w in listing(api)["workers"]) == 20,
                10, message="tasks_processed to count the 20 tasks")
 
-    # SIGKILL worker 1, pool and all: no shutdown, no last beat.
+    # SIGKILL worker 1, pool and all: its agent starts it again, same id and command line.
     killed = workers_by_id(api)[1]
     os.killpg(killed["pid"], signal.SIGKILL)
     killed_at = time.monotonic()
-    wait_until(lambda: workers_by_id(api)[1]["status"] == "offline",
-               OFFLINE_AFTER_BEATS * BEAT_SECONDS + 15, message="worker 1 to turn offline")
-    print(f"offline {time.monotonic() - killed_at:.1f} s after SIGKILL")
-    answer = listing(api)
-    assert answer["active_workers"] + answer["idle_workers"] == 1
-    assert answer["offline_workers"] == 1
-    assert workers_by_id(api)[1]["uptime"] is None
-    gone = api.delete("/workers/1", headers=OPERATOR)
-    assert error_of(gone, "WORKER_OFFLINE")["details"] == {"worker_id": 1}
+    restarted = wait_until(lambda: (lambda w: w if w["pid"] != killed["pid"]
+                                    and w["status"] in ("idle", "active") else None)(
+                               workers_by_id(api)[1]), 60, message="worker 1 to be restarted")
+    print(f"restarted {time.monotonic() - killed_at:.1f} s after SIGKILL")
+    assert restarted["hostname"] == f"worker-1@{HOST}" and restarted["managed"] is True
+    assert restarted["concurrency"] == 1
+    more = [api.post("/task", json=submission(), headers=OPERATOR).get_json()["task_id"]
+            for _ in range(5)]
+    wait_until(lambda: all(store.hget(keys.task(t), "status") == "completed" for t in more),
+               60, message="tasks after the restart to complete")
+
+    # Stopped on purpose, it stays stopped.
+    assert api.delete("/workers/1", headers=OPERATOR).status_code == 200
+    time.sleep(3)  # longer than the first restart delay
+    assert workers_by_id(api)[1]["status"] == "offline"
 
     stopped = api.delete("/workers/0", headers=OPERATOR)
 
@@ -171,6 +180,24 @@ def test_a_worker_started_with_the_celery_cli_is_listed_and_stoppable(api, serve
         assert stopping.get_json()["status"] == "stopping"
         assert worker.process.wait(30) == 0
     assert workers_by_id(api)[node["id"]]["status"] == "offline"
+
+
+def test_a_killed_worker_turns_offline_within_three_beats(api, server, store, tmp_path):
+    with running_worker(server.url, tmp_path, "--concurrency", "1", name="doomed",
+                        WORKER_HEARTBEAT_SECONDS=BEAT_SECONDS) as worker:
+        node = wait_until(lambda: [w for w in listing(api)["workers"]], 10,
+                          message="the worker's heartbeat")[0]
+
+        worker.kill()  # SIGKILL, pool and all: no shutdown, no last beat
+        killed_at = time.monotonic()
+        wait_until(lambda: workers_by_id(api)[node["id"]]["status"] == "offline",
+                   OFFLINE_AFTER_BEATS * BEAT_SECONDS + 15, message="the worker to turn offline")
+        print(f"offline {time.monotonic() - killed_at:.1f} s after SIGKILL")
+        answer = listing(api)
+        assert answer["offline_workers"] == 1 and answer["active_workers"] == 0
+        assert workers_by_id(api)[node["id"]]["uptime"] is None
+        gone = api.delete(f"/workers/{node['id']}", headers=OPERATOR)
+        assert error_of(gone, "WORKER_OFFLINE")["details"] == {"worker_id": node["id"]}
 
 
 def test_starting_a_worker_without_an_agent_is_worker_offline(api):
@@ -220,3 +247,22 @@ def test_a_worker_timeout_must_leave_room_before_the_requeue_sweep(api):
     response = api.post("/workers", json={"config": {"timeout": 600}}, headers=OPERATOR)
 
     assert "config.timeout" in error_of(response, "INVALID_INPUT")["details"]
+
+
+def test_restart_delays_double_while_a_worker_keeps_exiting_and_are_capped():
+    assert [restart_delay(n) for n in range(1, 8)] == [1, 2, 4, 8, 16, 30, 30]
+
+
+def test_stopping_a_worker_waiting_for_its_restart_cancels_the_restart(server, store, tmp_path):
+    config = {**settings.load(), "REDIS_URL": server.url}
+    agent = Agent(store, HOST, config, tmp_path)
+    node = f"worker-4@{HOST}"
+    agent.managed[4] = Managed(["celery"], node, time.monotonic(),
+                               restart_at=time.monotonic() + 60)
+
+    agent.stop(keys.agent_reply("c1"), {"worker_id": 4, "node": node, "pid": None})
+
+    assert json.loads(store.lpop(keys.agent_reply("c1"))) == {"status": "stopped", "node": node}
+    assert agent.managed == {}
+    agent.restart_due()
+    assert agent.children == {}

@@ -9,6 +9,11 @@ A long-lived worker needs a long-lived parent: gunicorn recycles its processes, 
 under the process manager does not. On SIGTERM the agent stops its workers before it exits;
 an agent that is killed leaves them running, and when it comes back it can still stop them
 (it finds them by their heartbeat's pid).
+
+A worker that exits on its own after it started (a crash, an OOM kill, losing Redis) is
+started again with the same command line, after a delay that doubles with each quick exit in
+a row (1 s, 2 s, 4 s ... at most 30 s), as supervisor and systemd do. A worker stopped through
+``DELETE /workers/{id}``, or one that never got as far as its first heartbeat, is not.
 """
 import argparse
 import json
@@ -39,6 +44,9 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 POLL_SECONDS = 0.25  # how long one BLPOP for commands waits; also the reaping cadence
 SHUTDOWN_WAIT_SECONDS = 8  # a warm shutdown's grace, below supervisor's default stopwaitsecs
 HARD_LIMIT_GRACE_SECONDS = 5  # between the soft time limit and the hard kill of a pool process
+RESTART_FIRST_DELAY_SECONDS = 1.0
+RESTART_MAX_DELAY_SECONDS = 30.0
+STABLE_AFTER_SECONDS = 10.0  # a worker that ran this long before exiting starts the delays afresh
 SECRET_SETTINGS = ("API_TOKENS", "OPERATOR_TOKENS", "FLOWER_BASIC_AUTH")  # workers need none
 
 # KEYS: agent hash, agent index. ARGV[1] host, ARGV[2] hash TTL, ARGV[3] index retention,
@@ -52,6 +60,24 @@ redis.call('ZADD', KEYS[2], now, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[3]))
 return 1
 """
+
+
+@dataclass
+class Managed:
+    """A started worker the agent keeps running until it is told to stop it."""
+
+    argv: list[str]
+    node: str
+    spawned_at: float  # monotonic
+    restarts: int = 0
+    quick_exits: int = 0  # exits in a row, each soon after its start
+    restart_at: float | None = None  # monotonic; set while it waits to be started again
+
+
+def restart_delay(quick_exits: int) -> float:
+    """Seconds to wait before starting again a worker that exited ``quick_exits`` times in a row."""
+    return min(RESTART_FIRST_DELAY_SECONDS * 2 ** max(quick_exits - 1, 0),
+               RESTART_MAX_DELAY_SECONDS)
 
 
 @dataclass
@@ -98,6 +124,7 @@ class Agent:
         self.python = python
         self.interval = config["WORKER_HEARTBEAT_SECONDS"]
         self.children: dict[int, subprocess.Popen] = {}
+        self.managed: dict[int, Managed] = {}  # started workers, restarted when they exit
         self.pending: list[Pending] = []
         self.stopping = threading.Event()
         self._beat = client.register_script(AGENT_BEAT)
@@ -109,6 +136,8 @@ class Agent:
         next_beat = 0.0
         while not self.stopping.is_set():
             try:
+                self._reap()
+                self.restart_due()  # before any Redis call: restarts go on while Redis is away
                 if time.monotonic() >= next_beat:
                     self.beat()
                     next_beat = time.monotonic() + self.interval
@@ -148,11 +177,16 @@ class Agent:
         worker_id = int(command["worker_id"])
         node = f"worker-{worker_id}@{self.host}"
         self._reap()
-        if worker_id in self.children or self._beating(node):
+        if worker_id in self.children or worker_id in self.managed or self._beating(node):
             self.reply(reply_key, {"status": "exists", "node": node})
             return
         argv = worker_argv(self.python, node, worker_id, command, self.config["LOG_LEVEL"],
                            self.config["WORKER_CONCURRENCY"])
+        process = self._spawn(worker_id, node, argv)
+        self.pending.append(Pending(reply_key, START, worker_id, node, process.pid,
+                                    time.monotonic() + self.config["WORKER_START_TIMEOUT_SECONDS"]))
+
+    def _spawn(self, worker_id: int, node: str, argv: list[str]) -> subprocess.Popen:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"worker-{worker_id}.log"
         with open(log_path, "ab") as log:
@@ -163,16 +197,28 @@ class Agent:
                                        stdin=subprocess.DEVNULL, start_new_session=True)
         self.children[worker_id] = process
         logger.info("started %s (pid %s), log %s", node, process.pid, log_path)
-        self.pending.append(Pending(reply_key, START, worker_id, node, process.pid,
-                                    time.monotonic() + self.config["WORKER_START_TIMEOUT_SECONDS"]))
+        return process
+
+    def restart_due(self) -> None:
+        """Start again the workers whose restart delay has passed."""
+        now = time.monotonic()
+        for worker_id, managed in self.managed.items():
+            if managed.restart_at is not None and now >= managed.restart_at:
+                managed.restart_at = None
+                managed.restarts += 1
+                managed.spawned_at = now
+                self._spawn(worker_id, managed.node, managed.argv)
 
     def stop(self, reply_key: str, command: dict) -> None:
         """SIGTERM a worker: Celery's warm shutdown lets the tasks in hand finish."""
         worker_id, node = int(command["worker_id"]), command["node"]
+        waiting = self.managed.pop(worker_id, None)  # stopped on purpose: not to be restarted
         process = self.children.get(worker_id)
         pid = process.pid if process is not None else self._adopt(node, command.get("pid"))
         if pid is None:
-            self.reply(reply_key, {"status": "unknown", "node": node})
+            # Between a crash and its restart there is nothing to signal, only a restart to cancel.
+            stopped = waiting is not None and waiting.restart_at is not None
+            self.reply(reply_key, {"status": "stopped" if stopped else "unknown", "node": node})
             return
         os.kill(pid, signal.SIGTERM)
         logger.info("stopping %s (pid %s)", node, pid)
@@ -200,11 +246,19 @@ class Agent:
                 return {"status": "failed", "details": {
                     "log": f"worker-{op.worker_id}.log on host {self.host}"}}
             if self._beating(op.node, op.pid):
+                self._manage(op)
                 return {"status": "started", "details": {"pid": op.pid}}
-            return {"status": "starting", "details": {"pid": op.pid}} if late else None
+            if late:  # it keeps starting, and is kept running from now on
+                self._manage(op)
+                return {"status": "starting", "details": {"pid": op.pid}}
+            return None
         if not alive:
             return {"status": "stopped"}
         return {"status": "stopping"} if late else None
+
+    def _manage(self, op: Pending) -> None:
+        self.managed[op.worker_id] = Managed(self.children[op.worker_id].args, op.node,
+                                             time.monotonic())
 
     def reply(self, reply_key: str, body: dict) -> None:
         with self.client.pipeline(transaction=False) as pipe:
@@ -252,9 +306,19 @@ class Agent:
 
     def _reap(self) -> None:
         for worker_id, process in list(self.children.items()):
-            if process.poll() is not None:
+            if process.poll() is None:
+                continue
+            del self.children[worker_id]
+            managed = self.managed.get(worker_id)
+            if managed is None or self.stopping.is_set():
                 logger.info("worker %s exited with %s", worker_id, process.returncode)
-                del self.children[worker_id]
+                continue
+            quick = time.monotonic() - managed.spawned_at < STABLE_AFTER_SECONDS
+            managed.quick_exits = managed.quick_exits + 1 if quick else 1
+            delay = restart_delay(managed.quick_exits)
+            managed.restart_at = time.monotonic() + delay
+            logger.warning("worker %s exited with %s; starting it again in %.0f s",
+                           worker_id, process.returncode, delay)
 
     def _worker_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in SECRET_SETTINGS}
