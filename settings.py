@@ -107,6 +107,30 @@ SETTINGS = (
             "`/health` is `degraded` when a queued task has waited longer than this."),
     Setting("WS_MAX_CONNECTIONS", "6", int,
             "WebSocket connections one API process holds; each takes one of its `WEB_THREADS`."),
+    Setting("ESCALATION_NEGATIVE_THRESHOLD", "-0.6", float,
+            "A compound score at or below this is strongly negative: it escalates on the "
+            "priorities of `ESCALATION_PRIORITIES` and the channels of `ESCALATION_CHANNELS`."),
+    Setting("ESCALATION_PRIORITIES", "high", _csv,
+            "Priorities on which a strongly negative message escalates, comma-separated; "
+            "empty for none."),
+    Setting("ESCALATION_CHANNELS", "voice", _csv,
+            "Channels on which a strongly negative message escalates whatever its priority, "
+            "comma-separated; empty for none."),
+    Setting("ESCALATION_WORSENING_MESSAGES", "3", int,
+            "A customer whose last this many messages (within "
+            "`ESCALATION_WORSENING_WINDOW_SECONDS`) each scored lower than the one before "
+            "escalates; `0` turns the rule off."),
+    Setting("ESCALATION_WORSENING_MAX_COMPOUND", "-0.05", float,
+            "The worsening rule fires only when the newest message's compound is at most "
+            "this (by default: negative)."),
+    Setting("ESCALATION_WORSENING_WINDOW_SECONDS", "86400", int,
+            "How recent the messages the worsening rule compares must be."),
+    Setting("CUSTOMER_HISTORY_SIZE", "50", int,
+            "Recent messages kept per customer for `GET /customers/{id}/sentiment` and the "
+            "worsening rule; `0` keeps none (and turns the rule off)."),
+    Setting("CUSTOMER_HISTORY_TTL_SECONDS", "2592000", int,
+            "A customer's history expires this long after their last completed message "
+            "(30 days)."),
 )
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}

@@ -34,13 +34,24 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["worker_start_schema"] = WorkerStartSchema(
         app.config["REQUEUE_AFTER_SECONDS"] - HARD_LIMIT_GRACE_SECONDS)
 
-    from app import channels, docs, monitoring, openapi, request_metrics, tasks, workers, ws
+    from app import (
+        channels,
+        customers,
+        docs,
+        monitoring,
+        openapi,
+        request_metrics,
+        tasks,
+        workers,
+        ws,
+    )
 
     request_metrics.init_app(app)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(monitoring.bp)
     app.register_blueprint(workers.bp)
     app.register_blueprint(channels.bp)
+    app.register_blueprint(customers.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(docs.bp)
     ws.init_app(app)  # its blueprint, the event feed and the socket limit

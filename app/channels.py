@@ -24,7 +24,8 @@ def list_channels():
     Response 200: ``{"window_seconds": 60, "channels": {"chat": {"status": "active",
     "current_load": 45, "response_time": "2s", "response_time_ms": 2012.5, "queued": 40,
     "processing": 5, "workers": 2, "completed": 310, "failed": 0, "response_time_p95_ms": 3100,
-    "sentiment": {"positive": 200, "neutral": 80, "negative": 30}}, "voice": {...},
+    "sentiment": {"positive": 200, "neutral": 80, "negative": 30}, "escalated": 4},
+    "voice": {...},
     "email": {...}}}``
     """
     client = current_app.extensions["redis"]
@@ -49,6 +50,7 @@ def list_channels():
             "completed": int(channel.completed),
             "failed": int(channel.failed),
             "sentiment": channel.sentiment,
+            "escalated": channel.escalated,
         }
     return {"window_seconds": seconds, "channels": channels}
 

@@ -56,7 +56,8 @@ def performance_metrics():
     "p99": 5.9, "mean": 1.6}, "throughput": {"requests_per_second": 50.2,
     "tasks_processed": 1000, "tasks_per_second": 16.7}, "error_rates": {"total": 0.01,
     "by_type": {"timeout": 0.005, "processing": 0.003, "validation": 0.002, "auth": 0,
-    "rate_limit": 0}}, "error_counts": {...}, "requests": 3012}``
+    "rate_limit": 0}}, "error_counts": {...}, "requests": 3012, "escalations": {"total": 3,
+    "by_channel": {"chat": 1, "voice": 2, "email": 0}, "by_rule": {...}}}``
     """
     client = current_app.extensions["redis"]
     window = window_seconds()
@@ -84,6 +85,7 @@ def performance_metrics():
                         "by_type": {k: round(v, 5) for k, v in by_type.items()}},
         "error_counts": performance.error_counts(),
         "requests": performance.requests,
+        "escalations": performance.escalations(),
     }
 
 

@@ -102,6 +102,8 @@ OPERATIONS = {
     "channels.resume_channel": Operation({200: answers.ChannelPauseSchema},
                                          ("CHANNEL_NOT_FOUND", "REDIS_UNAVAILABLE"),
                                          operator=True),
+    "customers.customer_sentiment": Operation({200: answers.CustomerSentimentSchema},
+                                              ("REDIS_UNAVAILABLE",)),
     "workers.list_workers": Operation({200: answers.WorkerListSchema}, ("REDIS_UNAVAILABLE",)),
     "workers.get_worker": Operation({200: answers.WorkerSchema},
                                     ("WORKER_NOT_FOUND", "REDIS_UNAVAILABLE")),

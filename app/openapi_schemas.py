@@ -10,6 +10,8 @@ from marshmallow import Schema, fields, validate
 from app.errors import CODES, TASK_ERROR_CODES
 from app.monitoring import MAX_WINDOW_SECONDS, MIN_WINDOW_SECONDS
 from tasks.channel_status import ACTIVE, DEGRADED, IDLE, SENTIMENTS
+from tasks.customer_history import IMPROVING, STABLE, WORSENING
+from tasks.escalation import RULES
 from tasks.health import DEGRADED as HEALTH_DEGRADED
 from tasks.health import HEALTHY, UNHEALTHY
 from tasks.queues import CHANNELS, PRIORITIES
@@ -96,6 +98,14 @@ class ModelSchema(Schema):
     version = _required(fields.String)
 
 
+class EscalationReasonSchema(Schema):
+    """One escalation rule a result met."""
+
+    rule = _one_of(RULES)
+    message = _required(fields.String, metadata={
+        "example": "compound -0.8316 is at or below -0.6 on a high-priority message"})
+
+
 class TaskResultSchema(Schema):
     """The analysis of a completed task."""
 
@@ -103,6 +113,10 @@ class TaskResultSchema(Schema):
     confidence = _required(fields.Float, validate=validate.Range(min=0, max=1))
     scores = _required(fields.Nested, ScoresSchema)
     model = _required(fields.Nested, ModelSchema)
+    escalate = _required(fields.Boolean, metadata={
+        "description": "true when an escalation rule flagged the message for a person."})
+    escalation_reasons = _required(fields.List, fields.Nested(EscalationReasonSchema),
+                                   metadata={"description": "Empty unless `escalate`."})
     processing_time = _required(fields.String, metadata={"example": "0.00041s"})
     processing_time_ms = _required(fields.Float)
     channel = _nullable(fields.String)
@@ -302,6 +316,17 @@ class ErrorRatesSchema(Schema):
     by_type = _required(fields.Dict, keys=fields.String(), values=fields.Float())
 
 
+class EscalationCountsSchema(Schema):
+    """Completed tasks flagged for escalation within the window."""
+
+    total = _required(fields.Integer)
+    by_channel = _required(fields.Dict, keys=fields.String(validate=validate.OneOf(CHANNELS)),
+                           values=fields.Integer())
+    by_rule = _required(fields.Dict, keys=fields.String(validate=validate.OneOf(RULES)),
+                        values=fields.Integer(), metadata={
+                            "description": "A task flagged by two rules counts under each."})
+
+
 class MetricsSchema(Schema):
     """``GET /metrics`` as JSON."""
 
@@ -311,6 +336,7 @@ class MetricsSchema(Schema):
     error_rates = _required(fields.Nested, ErrorRatesSchema)
     error_counts = _required(fields.Dict, keys=fields.String(), values=fields.Integer())
     requests = _required(fields.Integer)
+    escalations = _required(fields.Nested, EscalationCountsSchema)
 
 
 class SentimentCountsSchema(Schema):
@@ -331,12 +357,46 @@ class ChannelSchema(Schema):
     completed = _required(fields.Integer)
     failed = _required(fields.Integer)
     sentiment = _required(fields.Nested, SentimentCountsSchema)
+    escalated = _required(fields.Integer, metadata={
+        "description": "Completed tasks flagged for escalation within the window."})
 
 
 class ChannelsSchema(Schema):
     window_seconds = _required(fields.Integer)
     channels = _required(fields.Dict, keys=fields.String(validate=validate.OneOf(CHANNELS)),
                          values=fields.Nested(ChannelSchema))
+
+
+class CustomerMessageSchema(Schema):
+    """One of a customer's recent messages."""
+
+    task_id = _required(fields.String)
+    at = _required(fields.String, metadata={**TIMESTAMP, "description": "When it completed."})
+    channel = _one_of(CHANNELS)
+    sentiment = _required(fields.String, metadata={"example": "negative"})
+    compound = _required(fields.Float, validate=validate.Range(min=-1, max=1))
+
+
+class CustomerTrendSchema(Schema):
+    """The recent half's mean compound against the earlier half's."""
+
+    direction = _one_of([IMPROVING, STABLE, WORSENING])
+    change = _required(fields.Float, metadata={"description": "recent_mean - earlier_mean"})
+    earlier_mean = _required(fields.Float)
+    recent_mean = _required(fields.Float)
+    compared = _required(fields.Integer, metadata={"description": "Messages in each half."})
+
+
+class CustomerSentimentSchema(Schema):
+    """``GET /customers/{customer_id}/sentiment``."""
+
+    customer_id = _required(fields.String)
+    messages = _required(fields.List, fields.Nested(CustomerMessageSchema),
+                         metadata={"description": "Newest first."})
+    trend = _required(fields.Nested, CustomerTrendSchema, allow_none=True, metadata={
+        "description": "null with fewer than 2 messages."})
+    history_limit = _required(fields.Integer, metadata={
+        "description": "Most messages kept per customer (`CUSTOMER_HISTORY_SIZE`)."})
 
 
 # Schemas the document names by reference ($ref) rather than through a field.

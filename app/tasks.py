@@ -207,12 +207,18 @@ def present(task_id: str, task: dict) -> dict:
         scores = {key: result["scores"][key] for key in SCORE_KEYS}
         answer["result"] = {
             "sentiment": result["sentiment"], "confidence": result["confidence"],
-            "scores": scores, "model": result["model"],
+            "scores": scores, "model": result["model"], **escalation(result),
             "processing_time": formatting.duration(result["processing_time_ms"] / 1000),
             "processing_time_ms": result["processing_time_ms"], **echo}
     elif task["status"] == "failed":
         answer["error"] = {"code": task.get("error_code"), "message": task.get("error_message")}
     return answer
+
+
+def escalation(result: dict) -> dict:
+    """A result's escalation fields; the registry stores the reasons only when it escalates."""
+    return {"escalate": bool(result.get("escalate", False)),
+            "escalation_reasons": result.get("escalation_reasons") or []}
 
 
 @bp.get("/tasks/failed")

@@ -19,6 +19,7 @@ from flask_sock import Sock
 from app import formatting
 from app.auth import authenticate, public
 from app.errors import APIError
+from app.tasks import escalation
 from tasks.event_feed import TASKS, WORKERS, Event, EventFeed, stream_id
 from workers import state
 from workers.heartbeat import OFFLINE_AFTER_BEATS
@@ -87,8 +88,12 @@ def task_updates(ws):
 
     Messages: ``{"type": "task", "id": "1700000000000-0", "task_id": "task_...",
     "status": "completed", "channel": "chat", "priority": "high", "customer_id": "C1",
-    "at": "2026-11-29T14:18:56.087+00:00", "result": {...}}``; ``{"type": "gap",
-    "first_id": "..."}`` when events after ``last_event_id`` were trimmed from the stream.
+    "at": "2026-11-29T14:18:56.087+00:00", "result": {...}}``; ``{"type": "escalation",
+    "id": "...", "task_id": "task_...", "channel": "voice", "priority": "high",
+    "customer_id": "C1", "sentiment": "negative", "compound": -0.83, "reasons": [{"rule":
+    "strongly_negative_channel", "message": "..."}], "at": "..."}`` after the completion of
+    a task that escalated; ``{"type": "gap", "first_id": "..."}`` when events after
+    ``last_event_id`` were trimmed from the stream.
     """
     feed = _feed()
     last_sent = request.args.get("last_event_id")
@@ -153,7 +158,11 @@ def present(event: Event) -> dict:
     if event.stream == WORKERS:
         body["status"] = body.pop("state", None)
         return {"type": "worker", "id": body.pop("id"), **body}
-    return {"type": "task", "id": event.id, **body}
+    if isinstance(body.get("result"), dict):  # the same escalation fields as GET /task
+        body["result"] = {**body["result"], **escalation(body["result"])}
+    # Task stream entries are state changes ("task") unless they say otherwise
+    # ("escalation", written by the completion that escalated).
+    return {"type": body.pop("type", "task"), "id": event.id, **body}
 
 
 def present_worker(worker: state.WorkerState) -> dict:

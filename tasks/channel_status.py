@@ -31,6 +31,7 @@ class ChannelStatus:
     mean_latency_ms: float | None
     p95_latency_ms: float | None
     sentiment: dict[str, int]
+    escalated: int  # completed tasks the escalation rules flagged
 
     @property
     def current_load(self) -> int:
@@ -60,5 +61,6 @@ def channel_statuses(backlog: Backlog, window: Window,
             consumers=consumers, completed=completed, failed=failed,
             mean_latency_ms=latency_sum / completed if completed else None,
             p95_latency_ms=window.percentile(0.95, channel),
-            sentiment={s: int(window.get(f"sentiment_{s}", channel)) for s in SENTIMENTS}))
+            sentiment={s: int(window.get(f"sentiment_{s}", channel)) for s in SENTIMENTS},
+            escalated=int(window.get("escalated", channel))))
     return statuses

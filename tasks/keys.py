@@ -17,6 +17,9 @@ IDEMPOTENCY = PREFIX + "idem:%s:%s"  # token id and Idempotency-Key -> task id; 
 CLAIMED_UPTO = PREFIX + "claimed-upto"
 PAUSED = PREFIX + "paused"  # set of paused channels, which workers stop consuming; long-lived
 REAPER_LOCK = PREFIX + "lock:reaper"  # one requeue sweep at a time across workers; expires
+# sorted set per customer: their recent completed messages by completion time; bounded to
+# CUSTOMER_HISTORY_SIZE entries, expires CUSTOMER_HISTORY_TTL_SECONDS after the last write
+CUSTOMER_HISTORY = PREFIX + "customer:%s:history"
 
 
 def task(task_id: str) -> str:
@@ -33,6 +36,11 @@ def metrics(bucket: int) -> str:
 
 def idempotency(owner: str, key: str) -> str:
     return IDEMPOTENCY % (owner, key)
+
+
+def customer_history(customer_id: str) -> str:
+    """Every recent message of one customer: erasing the customer deletes this one key."""
+    return CUSTOMER_HISTORY % customer_id
 
 
 # Operations (workers, agents, API metrics). Long-lived ones are listed in the README.

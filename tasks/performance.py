@@ -13,7 +13,9 @@ import redis
 from tasks import keys, metric_windows
 from tasks.api_metrics import error_type
 from tasks.connections import redis_now
+from tasks.escalation import RULES
 from tasks.metric_windows import Window
+from tasks.queues import CHANNELS
 
 # How a task's error code counts; codes not listed count as processing errors.
 TASK_ERROR_TYPES = {"TASK_EXPIRED": "timeout", "TASK_TIMEOUT": "timeout",
@@ -61,6 +63,19 @@ class Performance:
                 kind = TASK_ERROR_TYPES.get(field, "processing")
                 counts[kind] += int(count)
         return counts
+
+    def escalations(self) -> dict:
+        """Completed tasks the escalation rules flagged: in all, by channel and by rule.
+
+        A task flagged by two rules counts once in the total and once under each rule.
+        """
+        by_rule = dict.fromkeys(RULES, 0)
+        for field, count in self.tasks.with_prefix("escalated_").items():
+            if ":" not in field:  # the per-channel copies would count twice
+                by_rule[field] = by_rule.get(field, 0) + int(count)
+        return {"total": int(self.tasks.get("escalated")),
+                "by_channel": {c: int(self.tasks.get("escalated", c)) for c in CHANNELS},
+                "by_rule": by_rule}
 
     def error_rates(self) -> tuple[float, dict[str, float]]:
         """The total error rate and each type's, per operation in the window."""

@@ -105,6 +105,12 @@ class Snapshot:
         for kind, rate in by_type.items():
             rates.add_metric([kind], rate)
         yield rates
+        escalations = GaugeMetricFamily(
+            "sp_escalations", "Completed tasks the escalation rules flagged within the window.",
+            labels=["channel"])
+        for channel, count in perf.escalations()["by_channel"].items():
+            escalations.add_metric([channel], count)
+        yield escalations
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

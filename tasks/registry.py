@@ -12,6 +12,7 @@ import redis
 
 from tasks import keys, metrics
 from tasks import registry_scripts as scripts
+from tasks.escalation import EscalationRules, rule_score
 from tasks.queues import CHANNELS, PRIORITIES
 
 TASK_ID_PREFIX = "task_"
@@ -86,8 +87,10 @@ class TaskRegistry:
 
     def __init__(self, client: redis.Redis, ttl_seconds: int, event_maxlen: int,
                  estimate_window_seconds: int, max_attempts: int,
-                 idempotency_ttl_seconds: int = 86400, requeue_after_seconds: float = 30):
+                 idempotency_ttl_seconds: int = 86400, requeue_after_seconds: float = 30,
+                 escalation: EscalationRules | None = None):
         self.client = client
+        self.escalation = escalation or EscalationRules.defaults()
         self._config = json.dumps({
             "task": keys.TASK,
             "queued": keys.QUEUED,
@@ -104,6 +107,8 @@ class TaskRegistry:
             "max_attempts": max_attempts,
             "idempotency_ttl": idempotency_ttl_seconds,
             "requeue_after": requeue_after_seconds,
+            "customer_history": keys.CUSTOMER_HISTORY,
+            "escalation": self.escalation.config(),
             **metrics.config(),
         })
         self._accept = client.register_script(scripts.ACCEPT)
@@ -119,7 +124,8 @@ class TaskRegistry:
         """A registry configured by ``settings.load()`` or a Flask config."""
         return cls(client, config["TASK_TTL_SECONDS"], config["EVENT_STREAM_MAXLEN"],
                    config["ESTIMATE_WINDOW_SECONDS"], config["MAX_ATTEMPTS"],
-                   config["IDEMPOTENCY_TTL_SECONDS"], config["REQUEUE_AFTER_SECONDS"])
+                   config["IDEMPOTENCY_TTL_SECONDS"], config["REQUEUE_AFTER_SECONDS"],
+                   EscalationRules.from_settings(config))
 
     def accept(self, tasks: list[NewTask], groups: list[tuple[str, str]],
                group_of: list[int], capacity: int = 0
@@ -156,9 +162,11 @@ class TaskRegistry:
     def complete(self, results: dict[str, dict]) -> int:
         """Store results in one script run; returns how many tasks this completed.
 
-        A task no longer processing (a redelivery) is left as it is.
+        A task no longer processing (a redelivery) is left as it is. The script applies the
+        escalation rules and records each task in its customer's history.
         """
-        return self._complete(args=[self._config, json.dumps(list(results.items()))])
+        items = [[task_id, result, rule_score(result)] for task_id, result in results.items()]
+        return self._complete(args=[self._config, json.dumps(items)])
 
     def fail(self, task_id: str, code: str, message: str) -> bool:
         """End a task as failed with an error code; False when it had already ended."""

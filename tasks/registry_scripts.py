@@ -18,13 +18,18 @@ local function waiting_key(channel, priority)
   return string.format(cfg.queued, channel, priority)
 end
 
--- ``f``, when given, holds the task's channel, priority, customer_id and worker already read.
+local function append_event(event)
+  redis.call('XADD', cfg.events, 'MAXLEN', '~', cfg.maxlen, '*', 'event', cjson.encode(event))
+end
+
+-- A task's state change. ``f``, when given, holds the task's channel, priority, customer_id
+-- and worker already read.
 local function emit(key, id, status, extra, f)
   f = f or redis.call('HMGET', key, 'channel', 'priority', 'customer_id', 'worker')
   local event = {task_id = id, status = status, channel = f[1], priority = f[2],
                  customer_id = f[3] or cjson.null, worker = f[4] or cjson.null, at = now}
   for k, v in pairs(extra or {}) do event[k] = v end
-  redis.call('XADD', cfg.events, 'MAXLEN', '~', cfg.maxlen, '*', 'event', cjson.encode(event))
+  append_event(event)
 end
 
 -- Metrics are summed in ``tally`` while a script runs and written once at its end.
@@ -192,27 +197,115 @@ write_tally()
 return out
 """
 
-# ARGV[2] a JSON list of [task id, result]. Only a processing task completes, so a
-# redelivered message never counts twice. Returns how many this completed.
-COMPLETE = PRELUDE + """
+# The escalation rules (documented in tasks/escalation.py and the README). Pure functions:
+# no Redis call, so tests run them alone. ``rules`` is ``EscalationRules.config()``;
+# ``previous`` the customer's earlier rule scores within the window, newest first.
+ESCALATION = """
+local function escalation_reasons(rules, score, channel, priority, previous)
+  local reasons = {}
+  if score <= rules.negative_threshold then
+    if rules.priorities[priority] then
+      reasons[#reasons + 1] = {rule = 'strongly_negative_priority', message = string.format(
+        'compound %.4f is at or below %g on a %s-priority message', score,
+        rules.negative_threshold, priority)}
+    end
+    if rules.channels[channel] then
+      reasons[#reasons + 1] = {rule = 'strongly_negative_channel', message = string.format(
+        'compound %.4f is at or below %g on a %s message', score, rules.negative_threshold,
+        channel)}
+    end
+  end
+  local n = rules.worsening_messages
+  if n >= 2 and #previous >= n - 1 and score <= rules.worsening_max_compound then
+    local falling, newer = true, score
+    for i = 1, n - 1 do
+      if not (newer < previous[i]) then
+        falling = false
+        break
+      end
+      newer = previous[i]
+    end
+    if falling then
+      local scores = {}
+      for i = n - 1, 1, -1 do scores[#scores + 1] = string.format('%.4f', previous[i]) end
+      scores[#scores + 1] = string.format('%.4f', score)
+      reasons[#reasons + 1] = {rule = 'customer_worsening', message = string.format(
+        "the customer's last %d messages each scored lower than the one before: %s", n,
+        table.concat(scores, ', '))}
+    end
+  end
+  return reasons
+end
+"""
+
+# ARGV[2] a JSON list of [task id, result, rule score (or null)]. Only a processing task
+# completes, so a redelivered message never counts twice, and never enters its customer's
+# history twice. Marks each result ``escalate`` (with ``escalation_reasons`` when true) and
+# appends an ``escalation`` event after its completion. Returns how many this completed.
+COMPLETE = PRELUDE + ESCALATION + """
+local rules = cfg.escalation
+
+-- Up to ``count`` rule scores of a customer's messages within the worsening window, newest
+-- first. A history entry is the JSON array [task id, channel, sentiment, score, owner].
+local function earlier_scores(history, count)
+  if count < 1 then return {} end
+  local since = '(' .. string.format('%.6f', now - rules.worsening_window)
+  local scores = {}
+  for i, entry in ipairs(redis.call('ZREVRANGEBYSCORE', history, '+inf', since,
+                                    'LIMIT', 0, count)) do
+    scores[i] = cjson.decode(entry)[4]
+  end
+  return scores
+end
+
+local function record(history, at, entry)
+  redis.call('ZADD', history, string.format('%.6f', at), cjson.encode(entry))
+  redis.call('ZREMRANGEBYRANK', history, 0, -(rules.history_size + 1))
+  redis.call('EXPIRE', history, rules.history_ttl)
+end
+
 local done = 0
 local items = cjson.decode(ARGV[2])
-for _, item in ipairs(items) do
-  local id, result = item[1], item[2]
+for i, item in ipairs(items) do
+  local id, result, score = item[1], item[2], item[3]
   local key = task_key(id)
   local f = redis.call('HMGET', key, 'status', 'created_at', 'started_at', 'channel',
-                       'priority', 'customer_id', 'worker')
+                       'priority', 'customer_id', 'worker', 'owner')
   if f[1] == 'processing' then
+    local reasons = {}
+    if type(score) == 'number' then
+      local previous = {}
+      if f[6] and rules.history_size > 0 then
+        local history = string.format(cfg.customer_history, f[6])
+        previous = earlier_scores(history, rules.worsening_messages - 1)
+        -- Items of one call are apart by a microsecond, so their order survives.
+        record(history, now + (i - 1) / 1000000,
+               {id, f[4], result.sentiment, score, f[8] or cjson.null})
+      end
+      reasons = escalation_reasons(rules, score, f[4], f[5], previous)
+    end
+    result.escalate = #reasons > 0
+    if result.escalate then result.escalation_reasons = reasons end
     redis.call('HSET', key, 'status', 'completed', 'result', cjson.encode(result),
                'finished_at', now_s)
     redis.call('EXPIRE', key, cfg.ttl)
     redis.call('ZREM', cfg.processing, id)
     local latency_ms = (now - tonumber(f[2])) * 1000
-    count(f[4], {completed = 1, ['sentiment_' .. result.sentiment] = 1,
-                 latency_ms = latency_ms, [latency_bin(latency_ms)] = 1,
-                 -- the message's time, shared by the tasks it carried
-                 service_ms = (now - tonumber(f[3])) * 1000 / #items})
+    local increments = {completed = 1, ['sentiment_' .. result.sentiment] = 1,
+                        latency_ms = latency_ms, [latency_bin(latency_ms)] = 1,
+                        -- the message's time, shared by the tasks it carried
+                        service_ms = (now - tonumber(f[3])) * 1000 / #items}
+    if result.escalate then
+      increments.escalated = 1
+      for _, reason in ipairs(reasons) do increments['escalated_' .. reason.rule] = 1 end
+    end
+    count(f[4], increments)
     emit(key, id, 'completed', {result = result}, {f[4], f[5], f[6], f[7]})
+    if result.escalate then
+      append_event({type = 'escalation', task_id = id, channel = f[4], priority = f[5],
+                    customer_id = f[6] or cjson.null, sentiment = result.sentiment,
+                    compound = score, reasons = reasons, at = now})
+    end
     done = done + 1
   end
 end

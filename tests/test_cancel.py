@@ -54,7 +54,7 @@ def test_a_cancelled_task_is_not_run_when_its_message_arrives(private_redis, pri
 
 def _statuses(store, task_id):
     import json
-    return [json.loads(f["event"])["status"] for _, f in store.xrange(keys.EVENTS)
+    return [json.loads(f["event"]).get("status") for _, f in store.xrange(keys.EVENTS)
             if json.loads(f["event"])["task_id"] == task_id]
 
 

@@ -94,7 +94,7 @@ def completions(store) -> dict[str, int]:
     counts = {}
     for _, fields in store.xrange(keys.EVENTS):
         event = json.loads(fields["event"])
-        if event["status"] == "completed":
+        if event.get("status") == "completed":  # escalation events have no status
             counts[event["task_id"]] = counts.get(event["task_id"], 0) + 1
     return counts
 
