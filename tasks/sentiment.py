@@ -17,6 +17,7 @@ from celery.signals import worker_init
 import settings
 from tasks import analysis
 from tasks.connections import connect
+from tasks.escalation import EscalationRules
 from tasks.messages import TASK_NAME, analyse_message
 from tasks.registry import TaskRegistry
 
@@ -36,6 +37,15 @@ def worker_registry() -> TaskRegistry:
 def _load_lexicon(**_) -> None:
     """Load VADER's lexicon in the worker's main process, before the pool forks."""
     analysis.polarity_scores("warm up")
+
+
+@worker_init.connect
+def _check_escalation_settings(**_) -> None:
+    """Refuse to start with escalation settings the rules cannot use."""
+    try:
+        EscalationRules.from_settings(settings.load())
+    except ValueError as exc:  # an Exception in a signal handler would only be logged
+        raise SystemExit(f"invalid escalation settings: {exc}") from exc
 
 
 def analyse_one(text: str) -> dict:
