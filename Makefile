@@ -1,10 +1,10 @@
-# Targets: help, install, run, test, lint, bench, clean.
+# Targets: help, install, run, test, browser, lint, bench, clean.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test lint bench clean
+.PHONY: help install run test browser lint bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -21,8 +21,20 @@ install: $(STAMP)  ## Create .venv and install the platform with its test tools
 run: install  ## Start Redis (embedded unless REDIS_URL is set), API, worker and Flower
 	$(BIN)/python -m workers.stack
 
-test: install  ## Run the whole test suite against real Redis and Celery workers
+test: install browser  ## Run the whole test suite against real Redis and Celery workers
 	$(BIN)/pytest
+
+# Debian's Chromium and chromedriver for the dashboard's browser test, when missing and root
+# can apt-get them (as on CI). Never fails: without them that one test skips, saying why.
+browser:  ## Install Chromium and chromedriver for the browser test (as root, with apt)
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing chromium and chromium-driver for the dashboard's browser test"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends chromium chromium-driver >/dev/null; } \
+	  || echo "Could not install Chromium: the dashboard's browser test will skip"; \
+	else echo "No Chromium/chromedriver and not root: the dashboard's browser test will skip"; \
+	fi
 
 lint: install  ## Static checks (ruff)
 	$(BIN)/ruff check .

@@ -48,8 +48,16 @@ SETTINGS = (
             "Reserved for webhook callbacks, not built yet: `1` will allow callbacks to "
             "loopback, link-local and private addresses."),
     Setting("SECRET_KEY", "", str,
-            "Secret every API process shares to sign browser sessions; reserved for the "
-            "dashboard, not built yet. `make run` generates one when unset."),
+            "Secret every API process shares to sign the dashboard's session cookies and CSRF "
+            "tokens; unset, browser login is off. `make run` generates one when unset."),
+    Setting("SESSION_COOKIE_SECURE", "0", _bool,
+            "`1` marks the dashboard's session cookie `Secure` (sent over HTTPS only): set it "
+            "when the API is served over TLS."),
+    Setting("SESSION_LIFETIME_SECONDS", "28800", int,
+            "How long a dashboard login lasts (8 hours); logging out ends it sooner."),
+    Setting("FLOWER_URL", "", str,
+            "Flower's address for the dashboard's link; unset, the API's host name on "
+            "`FLOWER_PORT` over plain HTTP."),
     Setting("TRUSTED_PROXY_COUNT", "0", int,
             "Reverse proxies in front of the API whose `X-Forwarded-For/-Proto/-Host/-Port` "
             "are trusted; `0` ignores those headers."),

@@ -37,6 +37,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from app import (
         channels,
         customers,
+        dashboard,
         docs,
         monitoring,
         openapi,
@@ -54,6 +55,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(customers.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(docs.bp)
+    app.register_blueprint(dashboard.bp)
     ws.init_app(app)  # its blueprint, the event feed and the socket limit
 
     from app import rate_limit

@@ -1,4 +1,5 @@
-"""Bearer-token authentication for every route but the few marked ``public``.
+"""Authentication for every route but the few marked ``public``: bearer tokens, or the
+dashboard's session cookie (``app.sessions``) as an operator when no token is presented.
 
 Only SHA-256 digests of the tokens are kept, and a presented token is compared against
 every known digest in constant time, so neither timing nor a memory dump reveals a token.
@@ -11,11 +12,14 @@ from dataclasses import dataclass
 from flask import Flask, current_app, g, request
 from werkzeug.exceptions import MethodNotAllowed
 
+from app import sessions
 from app.errors import APIError
 
 CHANNEL = "channel"
 OPERATOR = "operator"
 DIGEST_PREFIX = "sha256:"
+PRINCIPAL_ID_HEX = 16  # the digest prefix that names a token
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,28 @@ def authenticate(header: str, known: tuple[tuple[bytes, str], ...]) -> Principal
     for candidate, candidate_role in known:  # no early exit: constant time over the list
         if hmac.compare_digest(candidate, presented):
             role = candidate_role
-    return Principal(role, presented.hex()[:16]) if role else None
+    return Principal(role, presented.hex()[:PRINCIPAL_ID_HEX]) if role else None
+
+
+def identify(credentials: str) -> Principal | None:
+    """The principal behind bearer credentials when presented, else the session's operator."""
+    if credentials:  # a wrong token is refused, never rescued by a cookie
+        return authenticate(credentials, current_app.extensions["auth_digests"])
+    return session_principal()
+
+
+def session_principal() -> Principal | None:
+    """The operator of the request's dashboard session; refuses a cross-site request."""
+    operator_id = sessions.operator_id()
+    # A session outlives no token: one made with a token since removed is refused.
+    if operator_id is None or operator_id not in current_app.extensions["operator_ids"]:
+        return None
+    if request.headers.get("Upgrade", "").lower() == "websocket":
+        sessions.check_origin()  # browsers send a cookie with any site's WebSocket
+    elif request.method not in SAFE_METHODS:
+        sessions.check_change()
+    g.session_auth = True
+    return Principal(OPERATOR, operator_id)
 
 
 def public(view: Callable) -> Callable:
@@ -78,8 +103,7 @@ def _check_token() -> None:
     # table is public in /openapi.json); a 401 there would send clients after credentials.
     if isinstance(request.routing_exception, MethodNotAllowed):
         return
-    principal = authenticate(request.headers.get("Authorization", ""),
-                             current_app.extensions["auth_digests"])
+    principal = identify(request.headers.get("Authorization", ""))
     if principal is None:
         raise APIError("UNAUTHORIZED", "A valid bearer token is required.",
                        headers={"WWW-Authenticate": 'Bearer realm="sentiment-platform"'})
@@ -87,7 +111,11 @@ def _check_token() -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Load the token digests and check a token before every request."""
+    """Load the token digests and check a token (or session) before every request."""
     app.extensions["auth_digests"] = known_digests(app.config["API_TOKENS"],
                                                    app.config["OPERATOR_TOKENS"])
+    app.extensions["operator_ids"] = frozenset(
+        known.hex()[:PRINCIPAL_ID_HEX] for known, role in app.extensions["auth_digests"]
+        if role == OPERATOR)
+    sessions.init_app(app)
     app.before_request(_check_token)

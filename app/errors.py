@@ -27,6 +27,8 @@ _CODES = (
     ErrorCode("UNAUTHORIZED", 401, "Authentication failed: no `Authorization: Bearer` "
               "header, or an unknown token."),
     ErrorCode("FORBIDDEN", 403, "The token is valid but may not use this route."),
+    ErrorCode("CSRF_REJECTED", 403, "A dashboard session (cookie) made a change without its "
+              "CSRF token (`X-CSRFToken`), or opened a WebSocket from another origin."),
     ErrorCode("TASK_NOT_FOUND", 404, "Task ID doesn't exist (never did, expired, or belongs "
               "to another channel token)."),
     ErrorCode("NOT_FOUND", 404, "No such route."),

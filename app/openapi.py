@@ -33,6 +33,10 @@ bp = Blueprint("openapi", __name__)
 OPENAPI_VERSION = "3.0.3"  # the bundled Swagger UI (4.x) renders 3.0, not 3.1
 SECURITY_SCHEME = "bearerAuth"
 UNDOCUMENTED_ENDPOINTS = frozenset({"static"})
+# The dashboard's pages are for a person with a browser, authenticated by a session cookie,
+# not operations for API clients: a generated client must not log in through an HTML form,
+# and the document's one security scheme is the bearer token. Listed under x-browser-pages.
+BROWSER_BLUEPRINTS = frozenset({"dashboard"})
 _HIDDEN_METHODS = frozenset({"HEAD", "OPTIONS"})  # answered by Flask itself for every route
 _DOCUMENTED_METHODS = frozenset({"get", "post", "put", "patch", "delete"})
 _ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
@@ -75,6 +79,11 @@ may use the operator routes (a channel token gets `403 FORBIDDEN` there).
 `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`, and a request over the
 limit gets `429 RATE_LIMITED` with `Retry-After`.
 
+**Browser sessions.** The operator dashboard (`/dashboard`, listed under `x-browser-pages`,
+not as operations) trades an operator token for a session cookie; the routes it reads accept
+that cookie as an operator token, and a change made with it needs its CSRF token in
+`X-CSRFToken` (else `403 CSRF_REJECTED`). API clients use bearer tokens.
+
 **Errors.** Every error answers `{"error": {"code", "message", "details"}}` (the
 `ErrorEnvelope` schema). Each operation lists the codes it may answer with; besides those, any
 unknown path answers `404 NOT_FOUND` and a known path with another method
@@ -88,7 +97,8 @@ def build_document(app: Flask) -> dict:
         title="Sentiment platform API", version=version("sentiment-platform"),
         openapi_version=OPENAPI_VERSION, plugins=[_Plugin()],
         info={"description": DESCRIPTION + _codes_table() + _websockets_text(app)},
-        security=[{SECURITY_SCHEME: []}], **{"x-websockets": websocket_routes(app)})
+        security=[{SECURITY_SCHEME: []}], **{"x-websockets": websocket_routes(app),
+                                             "x-browser-pages": browser_pages(app)})
     spec.components.security_scheme(SECURITY_SCHEME, {"type": "http", "scheme": "bearer"})
     for name, schema in COMPONENTS.items():
         spec.components.schema(name, schema=schema)
@@ -134,8 +144,19 @@ def _drop_null_from_queries(document: dict) -> None:
 def http_rules(app: Flask) -> list[Rule]:
     """The rules that are HTTP operations: all but static files and WebSockets."""
     return [rule for rule in app.url_map.iter_rules()
-            if rule.endpoint not in UNDOCUMENTED_ENDPOINTS
+            if rule.endpoint not in UNDOCUMENTED_ENDPOINTS and not _is_browser_page(rule)
             and not getattr(rule, "websocket", False)]
+
+
+def browser_pages(app: Flask) -> list[dict]:
+    """The dashboard's HTML routes, named so the document says they exist and why apart."""
+    return [{"path": openapi_path(rule), "methods": sorted(rule.methods - _HIDDEN_METHODS),
+             "summary": _docstring(app.view_functions[rule.endpoint])[0]}
+            for rule in app.url_map.iter_rules() if _is_browser_page(rule)]
+
+
+def _is_browser_page(rule: Rule) -> bool:
+    return rule.endpoint.partition(".")[0] in BROWSER_BLUEPRINTS
 
 
 def websocket_routes(app: Flask) -> list[dict]:

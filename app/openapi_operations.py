@@ -129,9 +129,11 @@ class Socket:
     query: dict = field(default_factory=dict)  # parameter -> meaning
 
 
-_HANDSHAKE_ERRORS = ("UNAUTHORIZED", "FORBIDDEN", "INVALID_INPUT", "WEBSOCKET_LIMIT")
+_HANDSHAKE_ERRORS = ("UNAUTHORIZED", "FORBIDDEN", "CSRF_REJECTED", "INVALID_INPUT",
+                     "WEBSOCKET_LIMIT")
 SOCKETS = {
     "ws.task_updates": Socket(_HANDSHAKE_ERRORS, {
         "last_event_id": "Resume after this stream id (the `id` of the last message seen)."}),
     "ws.worker_feed": Socket(_HANDSHAKE_ERRORS + ("WORKER_NOT_FOUND",)),
+    "ws.worker_updates": Socket(_HANDSHAKE_ERRORS),
 }

@@ -17,7 +17,7 @@ from flask import Blueprint, Flask, current_app, g, request
 from flask_sock import Sock
 
 from app import formatting
-from app.auth import authenticate, public
+from app.auth import identify, public
 from app.errors import APIError
 from app.tasks import escalation
 from tasks.event_feed import TASKS, WORKERS, Event, EventFeed, stream_id
@@ -41,10 +41,10 @@ _LAST_EVENT_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
 @bp.before_request
 def _admit():
     """Authenticate before the handshake, so a refusal is an ordinary HTTP error."""
-    principal = authenticate(_presented_credentials(), current_app.extensions["auth_digests"])
+    principal = identify(_presented_credentials())  # or the dashboard's session, same origin
     if principal is None:
         raise APIError("UNAUTHORIZED", "A valid bearer token is required: the Authorization "
-                       "header, or Sec-WebSocket-Protocol: bearer, <token>.",
+                       "header, Sec-WebSocket-Protocol: bearer, <token>, or a dashboard session.",
                        headers={"WWW-Authenticate": 'Bearer realm="sentiment-platform"'})
     g.principal = principal
     if not principal.is_operator:  # task contents and customer ids of every channel
@@ -69,7 +69,8 @@ def _admit():
     # Subscribed before the handshake: an event written once the client is connected is
     # never missed because the handler had not started yet.
     g.follow = WorkerFilter(g.worker) if request.endpoint == "ws.worker_feed" else None
-    g.subscription = _feed().subscribe(g.follow or (lambda event: event.stream == TASKS))
+    stream = WORKERS if request.endpoint == "ws.worker_updates" else TASKS
+    g.subscription = _feed().subscribe(g.follow or (lambda event: event.stream == stream))
 
 
 @bp.teardown_request
@@ -115,6 +116,18 @@ def worker_feed(ws, worker_id: str):
     """
     ws.send(json.dumps(present_worker(g.worker)))  # found by _admit before the handshake
     _pump(ws, _feed(), g.subscription, None, g.follow)
+
+
+@sock.route("/workers/updates", bp=bp)
+@public  # authenticated by _admit
+def worker_updates(ws):
+    """Every worker's heartbeats, as JSON: one socket for a whole fleet's live state.
+
+    Messages: ``{"type": "worker", "id": 3, "node": "worker-3@host", "status": "active",
+    "busy": 1, "load": 0.5, "tasks_processed": 42, "heartbeat_seconds": 2.0, ...}``, one per
+    beat of each worker; a worker whose beats stop is offline 3 beats after its last.
+    """
+    _pump(ws, _feed(), g.subscription, None)
 
 
 class WorkerFilter:

@@ -53,6 +53,8 @@ AGENTS = PREFIX + "agents"  # sorted set of agent hosts by last heartbeat; prune
 AGENT_COMMANDS = PREFIX + "agent_commands:%s"  # list of commands for one host's agent; expires
 AGENT_REPLY = PREFIX + "agent_reply:%s"  # list of an agent's replies to one command; expires
 API_METRICS = PREFIX + "api_metrics:%d"  # hash per time bucket of API request counters; expires
+# string per dashboard session ended by logout, until its cookie would have expired; expires
+ENDED_SESSION = PREFIX + "session_ended:%s"
 
 
 def worker(node: str) -> str:
@@ -77,3 +79,7 @@ def agent_reply(command_id: str) -> str:
 
 def api_metrics(bucket: int) -> str:
     return API_METRICS % bucket
+
+
+def ended_session(session_id: str) -> str:
+    return ENDED_SESSION % session_id

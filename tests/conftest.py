@@ -24,6 +24,7 @@ BIN = Path(sys.executable).parent
 CHANNEL_TOKEN = "channel-token-for-tests"
 OTHER_CHANNEL_TOKEN = "another-channel-token"
 OPERATOR_TOKEN = "operator-token-for-tests"
+SECRET_KEY = "secret-key-for-tests-signs-dashboard-sessions"
 VADER_DATA = Path(os.environ.get("VADER_DATA_DIR",
                                  ROOT.parent / "shared" / "data" / "vader-icwsm2014"))
 
@@ -92,7 +93,7 @@ def platform_environment(redis_url: str, **extra) -> dict:
     """The environment a platform process gets in the tests."""
     env = dict(os.environ)
     env.update({"REDIS_URL": redis_url, "API_TOKENS": f"{CHANNEL_TOKEN},{OTHER_CHANNEL_TOKEN}",
-                "OPERATOR_TOKENS": OPERATOR_TOKEN, "LOG_LEVEL": "INFO",
+                "OPERATOR_TOKENS": OPERATOR_TOKEN, "SECRET_KEY": SECRET_KEY, "LOG_LEVEL": "INFO",
                 "PYTHONUNBUFFERED": "1"})
     env.update({key: str(value) for key, value in extra.items()})
     return env
@@ -271,7 +272,7 @@ def make_app(redis_url: str, **config):
     return create_app({
         "TESTING": True, "REDIS_URL": redis_url,
         "API_TOKENS": (CHANNEL_TOKEN, OTHER_CHANNEL_TOKEN), "OPERATOR_TOKENS": (OPERATOR_TOKEN,),
-        **config,
+        "SECRET_KEY": SECRET_KEY, **config,
     })
 
 

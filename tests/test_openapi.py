@@ -36,11 +36,12 @@ def operations(document: dict):
 def undocumented_routes(app, document: dict) -> list[tuple[str, str]]:
     """The HTTP routes of ``app.url_map`` the document lacks, as (method, path)."""
     documented = {(method, path) for method, path, _ in operations(document)}
+    browser = {page["path"] for page in document["x-browser-pages"]}
     routes = {(method.lower(), re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule))
               for rule in app.url_map.iter_rules()
               if rule.endpoint != "static" and not rule.websocket  # described elsewhere
               for method in rule.methods - {"HEAD", "OPTIONS"}}
-    return sorted(routes - documented)
+    return sorted(route for route in routes - documented if route[1] not in browser)
 
 
 def test_every_http_route_is_in_the_document(app, client):
@@ -55,12 +56,24 @@ def test_a_route_missing_from_the_document_is_reported(redis_server, redis_clien
         ("post", "/added-without-docs")]
 
 
+def test_the_dashboard_pages_are_listed_apart_as_html(app, client):
+    # HTML for a browser with a session cookie, not operations for bearer-token clients.
+    document = document_of(client)
+    pages = {(tuple(page["methods"]), page["path"]) for page in document["x-browser-pages"]}
+
+    assert pages == {(("GET",), "/login"), (("POST",), "/login"), (("POST",), "/logout"),
+                     (("GET",), "/dashboard"), (("GET",), "/dashboard/assets/{filename}")}
+    assert not {path for _, path in pages} & set(document["paths"])
+    assert client.get("/login").mimetype == "text/html"
+    assert "x-browser-pages" in document["info"]["description"]
+
+
 def test_websockets_are_described_not_operations(app, client):
     document = document_of(client)
     sockets = {re.sub(r"<(\w+)>", r"{\1}", rule.rule)
                for rule in app.url_map.iter_rules() if rule.websocket}
 
-    assert sockets == {"/tasks/updates", "/worker/{worker_id}"}
+    assert sockets == {"/tasks/updates", "/worker/{worker_id}", "/workers/updates"}
     assert {route["path"] for route in document["x-websockets"]} == sockets
     assert not sockets & set(document["paths"])
     for socket in sockets:

@@ -47,7 +47,8 @@ HARD_LIMIT_GRACE_SECONDS = 5  # between the soft time limit and the hard kill of
 RESTART_FIRST_DELAY_SECONDS = 1.0
 RESTART_MAX_DELAY_SECONDS = 30.0
 STABLE_AFTER_SECONDS = 10.0  # a worker that ran this long before exiting starts the delays afresh
-SECRET_SETTINGS = ("API_TOKENS", "OPERATOR_TOKENS", "FLOWER_BASIC_AUTH")  # workers need none
+# Workers need none of these: a worker holds no token and signs no session.
+SECRET_SETTINGS = ("API_TOKENS", "OPERATOR_TOKENS", "FLOWER_BASIC_AUTH", "SECRET_KEY")
 
 # KEYS: agent hash, agent index. ARGV[1] host, ARGV[2] hash TTL, ARGV[3] index retention,
 # ARGV[4..] field/value pairs. Stamped with Redis's clock, like the worker heartbeats.
