@@ -29,7 +29,7 @@ bp = Blueprint("dashboard", __name__)
 ASSETS_DIR = Path(__file__).parent / "dashboard_assets"
 ASSETS = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
 CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; "
-                           "img-src 'self'; connect-src 'self'; form-action 'self'; "
+                           "img-src 'self' data:; connect-src 'self'; form-action 'self'; "
                            "frame-ancestors 'none'; base-uri 'none'")
 REFUSED_TOKEN = {
     "unknown": (401, "That token is not known here."),

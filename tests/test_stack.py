@@ -281,6 +281,22 @@ def test_printed_channel_token_gets_a_task_analysed(embedded_stack):
 
 
 @pytest.mark.slow
+def test_the_printed_dashboard_opens_with_the_printed_operator_token(embedded_stack):
+    api = embedded_stack.api
+    assert embedded_stack.banner("API docs").split()[0] == f"{api}/docs"
+    assert embedded_stack.banner("Dashboard").split()[0] == f"{api}/dashboard"
+    browser = requests.Session()
+    form = browser.get(f"{api}/dashboard", timeout=5)  # signed out: the login form
+    assert form.url == f"{api}/login" and form.status_code == 200
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+    page = browser.post(f"{api}/login", timeout=5, data={
+        "token": embedded_stack.banner("Operator token"), "csrf_token": csrf})
+    assert page.url == f"{api}/dashboard" and 'id="channels"' in page.text
+    # The generated SECRET_KEY is every gunicorn process's: the cookie holds on each.
+    assert {browser.get(f"{api}/channels", timeout=5).status_code for _ in range(10)} == {200}
+
+
+@pytest.mark.slow
 def test_flower_asks_for_the_printed_credentials(embedded_stack):
     assert requests.get(embedded_stack.flower, timeout=5).status_code == 401
     wrong = ("admin", "not-the-password")

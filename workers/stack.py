@@ -117,6 +117,8 @@ def banner(plan: Plan, supervisord_pid: int) -> str:
         flower += "  (credentials from FLOWER_BASIC_AUTH)"
     rows = [
         ("API", f"{api}  (health: {api}/health/live)"),
+        ("API docs", f"{api}/docs  (OpenAPI document: {api}/openapi.json)"),
+        ("Dashboard", f"{api}/dashboard  (sign in with the operator token)"),
         ("Flower", flower),
         ("Channel token", _token_row(plan, "API_TOKENS")),
         ("Operator token", _token_row(plan, "OPERATOR_TOKENS")),
