@@ -27,6 +27,7 @@ TESTED = {"INVALID_INPUT", "UNAUTHORIZED", "FORBIDDEN", "TASK_NOT_FOUND", "NOT_F
           "TASK_NOT_RETRYABLE",  # test_dead_letters.py
           "TASK_NOT_CANCELLABLE",  # test_cancel.py
           "CHANNEL_NOT_FOUND",  # test_pausing.py
+          "CSRF_REJECTED",  # test_dashboard.py
           # test_workers.py and test_ws.py:
           "WORKER_OFFLINE", "WORKER_EXISTS", "WORKER_NOT_FOUND", "WEBSOCKET_LIMIT"}
 

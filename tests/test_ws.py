@@ -208,6 +208,23 @@ def test_a_worker_feed_shows_its_beats_and_the_tasks_it_runs(api, worker):
                for m in messages + beats if m["type"] == "worker")
 
 
+def test_the_fleet_feed_sends_every_workers_beats_and_no_task(api, server, tmp_path):
+    client = connect(api, "/workers/updates")
+    nodes = {f"test-ws-worker@{os.uname().nodename}", f"test-second@{os.uname().nodename}"}
+    second = Worker(server.url, tmp_path / "second.log", "--concurrency", "1",
+                    WORKER_HEARTBEAT_SECONDS=1)
+    try:
+        submit(api)
+        messages = receive_until(client, lambda ms: nodes <= {m.get("node") for m in ms})
+    finally:
+        client.close()
+        second.stop()
+
+    assert {m["type"] for m in messages} == {"worker"}  # task events stay on /tasks/updates
+    assert all({"id", "status", "busy", "load", "tasks_processed", "heartbeat_seconds"} <= set(m)
+               for m in messages)
+
+
 def test_a_worker_feed_says_when_its_worker_dies(api, server, tmp_path):
     doomed = Worker(server.url, tmp_path / "doomed.log", "--concurrency", "1",
                     WORKER_HEARTBEAT_SECONDS=1)
