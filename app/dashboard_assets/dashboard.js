@@ -232,8 +232,8 @@
       if (event.status === "completed") channel.completed += 1;
       if (event.status === "failed") channel.failed += 1;
     }
-    renderChannels();
-    renderQueues();
+    schedule(renderChannels);
+    schedule(renderQueues);
   }
 
   function onWorkerEvent(event) {
@@ -245,7 +245,7 @@
                            tasks_processed: event.tasks_processed, last_seen: event.at,
                            lastBeat: Date.now(), interval: event.heartbeat_seconds || 2});
     state.workers.set(key, worker);
-    renderWorkers();
+    schedule(renderWorkers);
   }
 
   function markSilentWorkers() {  // offline after 3 missed beats, as GET /workers says
@@ -369,11 +369,16 @@
     }));
   }
 
-  let chartsPending = false;
-  function scheduleCharts() {  // at most one redraw per animation frame, however many events
-    if (chartsPending) return;
-    chartsPending = true;
-    window.requestAnimationFrame(() => { chartsPending = false; renderCharts(); });
+  // At most one redraw of a panel per animation frame, however many events arrive.
+  const pending = new Set();
+  function schedule(render) {
+    if (pending.has(render)) return;
+    pending.add(render);
+    window.requestAnimationFrame(() => { pending.delete(render); render(); });
+  }
+
+  function scheduleCharts() {
+    schedule(renderCharts);
   }
 
   function renderCharts() {
