@@ -84,6 +84,9 @@ def test_an_operator_signs_in_and_sees_a_new_task_live(api_server, worker, redis
     row = wait.until(seen.presence_of_element_located(
         (By.CSS_SELECTOR, f'#alerts tr[data-task-id="{task_id}"]')))
     assert customer in row.text and "chat" in row.text
+    # Strongly negative on a high priority: escalated (ESCALATION_PRIORITIES), counted live.
+    wait.until(seen.text_to_be_present_in_element(
+        (By.CSS_SELECTOR, '#channels tr[data-channel="chat"] td.escalated'), "1"))
     bars = browser.find_elements(By.CSS_SELECTOR, 'figure[data-channel="chat"] rect')
     assert "negative" in {bar.get_attribute("data-label") for bar in bars}
     # The batch's completions reach the other channels' charts, whatever labels they carry.

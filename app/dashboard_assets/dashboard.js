@@ -190,9 +190,18 @@
   }
 
   function onTaskEvent(event) {
-    if (event.type !== "task") return;  // "gap": older history was trimmed; nothing to do
+    if (event.type === "gap") return;  // older history was trimmed; nothing to redraw
     state.lastEventId = event.id;
     const at = Number(event.id.split("-")[0]);
+    if (event.type === "escalation") {
+      const channel = state.channels[event.channel];
+      if (channel && at >= state.liveFrom && channel.escalated !== undefined) {
+        channel.escalated += 1;
+        schedule(renderChannels);
+      }
+      return;
+    }
+    if (event.type !== "task") return;
     if (at >= state.liveFrom) applyTransition(event);
     if (event.status === "completed" && event.result) {
       const label = String(event.result.sentiment || "unknown");
@@ -316,10 +325,11 @@
                  el("td", channel.workers), el("td", channel.response_time || "–"),
                  el("td", channel.response_time_p95_ms == null ? "–"
                    : `${Math.round(channel.response_time_p95_ms)} ms`),
-                 el("td", channel.completed), el("td", channel.failed), actions);
+                 el("td", channel.completed), el("td", channel.failed),
+                 el("td", channel.escalated ?? "–", "escalated"), actions);
       return row;
     });
-    replaceRows(document.getElementById("channels"), rows, "no channels", 11);
+    replaceRows(document.getElementById("channels"), rows, "no channels", 12);
   }
 
   function renderQueues() {
