@@ -14,6 +14,13 @@ def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _log_format(value: str) -> str:
+    value = value.strip().lower()
+    if value not in ("json", "text"):
+        raise ValueError(f"LOG_FORMAT must be json or text, not {value!r}")
+    return value
+
+
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
@@ -103,6 +110,9 @@ SETTINGS = (
     Setting("DATA_DIR", "var", str,
             "Where `make run` keeps the embedded Redis's AOF, generated secrets and logs."),
     Setting("LOG_LEVEL", "INFO", str, "Log level of the API, workers and Flower."),
+    Setting("LOG_FORMAT", "json", _log_format,
+            "`json`: one JSON object per line (timestamp, level, logger, message, request_id, "
+            "task_id); `text`: plain lines for people at a terminal. API, workers and agent."),
     Setting("WORKER_HEARTBEAT_SECONDS", "2", float,
             "Seconds between a worker's heartbeats; it is `offline` after 3 missed beats."),
     Setting("WORKER_FORGET_SECONDS", "900", int,

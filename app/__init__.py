@@ -4,6 +4,7 @@ import logging
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import logconfig
 import settings
 
 
@@ -14,9 +15,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     app.json.sort_keys = False
-    # The API's own loggers (errors, Redis outages) at LOG_LEVEL, beside gunicorn's.
-    logging.basicConfig(level=app.config["LOG_LEVEL"].upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if not logging.getLogger().handlers:  # under gunicorn, its logconfig_dict did this
+        logconfig.configure(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])
     proxies = app.config["TRUSTED_PROXY_COUNT"]
     if proxies:  # only headers set by our own proxies may say who the client is
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies,
@@ -58,7 +58,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(dashboard.bp)
     ws.init_app(app)  # its blueprint, the event feed and the socket limit
 
-    from app import rate_limit
+    from app import rate_limit, request_ids
 
-    rate_limit.init_app(app)  # last: it exempts the public views the blueprints define
+    rate_limit.init_app(app)  # after the blueprints: it exempts the public views they define
+    request_ids.init_app(app)  # outermost: every answer gets X-Request-ID
     return app

@@ -63,8 +63,11 @@ RESPONSE_HEADERS = {
     "Idempotent-Replayed": ("string", "`true`: the answer is the first task's, not a new one."),
     "ETag": ("string", "The answer's version, for `If-None-Match`."),
     "Cache-Control": ("string", "How long a client may keep the answer."),
+    "X-Request-ID": ("string", "This request's id: the client's `X-Request-ID` when it is 1 "
+                               "to 128 of `A-Za-z0-9-_.:/+=@`, else a new one."),
 }
 RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+EVERY_ANSWER_HEADERS = ("X-Request-ID",)
 RETRY_AFTER_CODES = frozenset({"RATE_LIMITED", "QUEUE_FULL", "REDIS_UNAVAILABLE"})
 
 DESCRIPTION = """\
@@ -83,6 +86,11 @@ limit gets `429 RATE_LIMITED` with `Retry-After`.
 not as operations) trades an operator token for a session cookie; the routes it reads accept
 that cookie as an operator token, and a change made with it needs its CSRF token in
 `X-CSRFToken` (else `403 CSRF_REJECTED`). API clients use bearer tokens.
+
+**Request ids.** Every answer, errors included, carries `X-Request-ID`: the request's own
+`X-Request-ID` header when it is 1 to 128 letters, digits or `-_.:/+=@`, else a new id. A
+submitted task keeps it (`request_id` in `GET /task/{task_id}` and the update feed), and the
+API's and workers' log lines about the request and its tasks carry it.
 
 **Errors.** Every error answers `{"error": {"code", "message", "details"}}` (the
 `ErrorEnvelope` schema). Each operation lists the codes it may answer with; besides those, any
@@ -202,7 +210,7 @@ def _operation(app: Flask, rule: Rule, operation: Operation) -> dict:
 
 
 def _responses(operation: Operation, is_public: bool) -> dict:
-    common = () if is_public else RATE_LIMIT_HEADERS
+    common = EVERY_ANSWER_HEADERS + (() if is_public else RATE_LIMIT_HEADERS)
     responses = {}
     for status, content in operation.responses.items():
         if content is not None and not isinstance(content, dict):
@@ -219,7 +227,7 @@ def _responses(operation: Operation, is_public: bool) -> dict:
     for status, codes in _by_status(errors).items():
         names = common + (("Retry-After",) if RETRY_AFTER_CODES & set(codes) else ())
         if "UNAUTHORIZED" in codes:
-            names = ("WWW-Authenticate",)
+            names = EVERY_ANSWER_HEADERS + ("WWW-Authenticate",)
         responses[str(status)] = {
             "description": " ".join(f"`{code}`: {CODES[code].meaning}" for code in codes),
             "content": {"application/json": {"schema": _envelope_of(codes)}},

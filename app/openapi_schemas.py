@@ -140,6 +140,9 @@ class TaskSchema(Schema):
     channel = _nullable(fields.String, validate=validate.OneOf(CHANNELS))
     customer_id = _nullable(fields.String)
     priority = _nullable(fields.String, validate=validate.OneOf(PRIORITIES))
+    request_id = _nullable(fields.String, metadata={
+        "description": "The `X-Request-ID` of the request that submitted the task; worker log "
+                       "lines about the task carry it too."})
     attempts = _required(fields.Integer)
     retries = _required(fields.Integer)
     created_at = _nullable(fields.String, metadata=TIMESTAMP)

@@ -6,7 +6,7 @@ import re
 from flask import Blueprint, current_app, g, jsonify, request, url_for
 from marshmallow import ValidationError
 
-from app import formatting
+from app import formatting, request_ids
 from app.auth import require_operator
 from app.errors import APIError, envelope
 from app.extensions import celery, group_commit, registry
@@ -39,10 +39,12 @@ def submit_task():
     ``Idempotent-Replayed: true`` and the first task's id when the key was used before.
     """
     body = load(current_app.extensions["submission_schema"])
-    task = new_task(body["type"], body["data"], g.principal.id, idempotency_key())
+    task = new_task(body["type"], body["data"], g.principal.id, idempotency_key(),
+                    request_ids.current())
     outcome, recent = group_commit().submit(task)
     if isinstance(outcome, Refusal):
         raise queue_full(outcome)
+    request_ids.note_task(outcome.task_id)
     headers = {"Location": url_for("tasks.get_task", task_id=outcome.task_id)}
     if outcome.replayed:
         return accepted(outcome, recent), 200, {**headers, "Idempotent-Replayed": "true"}
@@ -69,6 +71,7 @@ def submit_batch():
     items = batch_items(json_body())
     schema, owner, key = (current_app.extensions["submission_schema"], g.principal.id,
                           idempotency_key())
+    request_id = request_ids.current()  # every task of the batch keeps the batch's id
     answers: list[dict | None] = [None] * len(items)
     tasks, places = [], []
     for index, item in enumerate(items):
@@ -79,7 +82,7 @@ def submit_batch():
                                       flatten(exc.messages))
             continue
         item_key = None if key is None else f"{key}#{index}"  # one key covers the batch
-        tasks.append(new_task(body["type"], body["data"], owner, item_key))
+        tasks.append(new_task(body["type"], body["data"], owner, item_key, request_id))
         places.append(index)
     if tasks:
         outcomes, recent = store(registry(), celery(), tasks,
@@ -193,6 +196,7 @@ def present(task_id: str, task: dict) -> dict:
         "status": task["status"],
         "type": task.get("type"),
         **echo,
+        "request_id": task.get("request_id"),
         "attempts": int(task.get("attempts", 0)),
         "retries": int(task.get("retries", 0)),
         "created_at": formatting.timestamp(task.get("created_at")),

@@ -89,7 +89,8 @@ def task_updates(ws):
 
     Messages: ``{"type": "task", "id": "1700000000000-0", "task_id": "task_...",
     "status": "completed", "channel": "chat", "priority": "high", "customer_id": "C1",
-    "at": "2026-11-29T14:18:56.087+00:00", "result": {...}}``; ``{"type": "escalation",
+    "request_id": "test-123", "at": "2026-11-29T14:18:56.087+00:00", "result": {...}}``
+    (``request_id``: the submitting request's ``X-Request-ID``); ``{"type": "escalation",
     "id": "...", "task_id": "task_...", "channel": "voice", "priority": "high",
     "customer_id": "C1", "sentiment": "negative", "compound": -0.83, "reasons": [{"rule":
     "strongly_negative_channel", "message": "..."}], "at": "..."}`` after the completion of

@@ -1,6 +1,7 @@
 """The Celery application: the workers' own, and one per API app to publish with."""
 from celery import Celery
 
+from tasks import worker_logging  # noqa: F401  (connects Celery's logging signals)
 from workers import heartbeat
 from workers.pausing import FollowPausedChannels
 from workers.reaper import RequeueSweep

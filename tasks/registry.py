@@ -80,6 +80,7 @@ class Claim:
     outcome: str  # claimed, missing, expired, failed, or the status that made it not runnable
     text: str | None = None
     attempt: int = 0
+    request_id: str | None = None  # the X-Request-ID of the request that submitted it
 
 
 class TaskRegistry:

@@ -22,12 +22,13 @@ local function append_event(event)
   redis.call('XADD', cfg.events, 'MAXLEN', '~', cfg.maxlen, '*', 'event', cjson.encode(event))
 end
 
--- A task's state change. ``f``, when given, holds the task's channel, priority, customer_id
--- and worker already read.
+-- A task's state change. ``f``, when given, holds the task's channel, priority, customer_id,
+-- worker and request_id already read.
 local function emit(key, id, status, extra, f)
-  f = f or redis.call('HMGET', key, 'channel', 'priority', 'customer_id', 'worker')
+  f = f or redis.call('HMGET', key, 'channel', 'priority', 'customer_id', 'worker', 'request_id')
   local event = {task_id = id, status = status, channel = f[1], priority = f[2],
-                 customer_id = f[3] or cjson.null, worker = f[4] or cjson.null, at = now}
+                 customer_id = f[3] or cjson.null, worker = f[4] or cjson.null,
+                 request_id = f[5] or cjson.null, at = now}
   for k, v in pairs(extra or {}) do event[k] = v end
   append_event(event)
 end
@@ -145,7 +146,8 @@ return out
 """
 
 # ARGV[2] the worker's name, ARGV[3..] task ids. Moves each queued task (or one processing
-# since before REQUEUE_AFTER: its worker died) to processing and returns its text; a task
+# since before REQUEUE_AFTER: its worker died) to processing and returns its text, attempt
+# and request id (false when it has none), for the worker's log lines; a task
 # processing for less is 'busy'. A task whose timeout has passed, or
 # whose worker died during every allowed attempt, fails instead. Records, per channel and
 # priority, the accept time of the newest task claimed: a list is served oldest first, so
@@ -157,7 +159,7 @@ for i = 3, #ARGV do
   local id = ARGV[i]
   local key = task_key(id)
   local f = redis.call('HMGET', key, 'status', 'text', 'expires_at', 'channel', 'priority',
-                       'attempts', 'created_at', 'started_at')
+                       'attempts', 'created_at', 'started_at', 'request_id')
   local status = f[1]
   if not status then
     out[#out + 1] = {id, 'missing'}
@@ -183,7 +185,7 @@ for i = 3, #ARGV do
       redis.call('EXPIRE', key, cfg.ttl)
       redis.call('ZADD', cfg.processing, now, id)
       emit(key, id, 'processing', {attempt = attempt, worker = worker})
-      out[#out + 1] = {id, 'claimed', f[2], attempt}
+      out[#out + 1] = {id, 'claimed', f[2], attempt, f[9]}
     end
   else
     out[#out + 1] = {id, status}
@@ -270,7 +272,7 @@ for i, item in ipairs(items) do
   local id, result, score = item[1], item[2], item[3]
   local key = task_key(id)
   local f = redis.call('HMGET', key, 'status', 'created_at', 'started_at', 'channel',
-                       'priority', 'customer_id', 'worker', 'owner')
+                       'priority', 'customer_id', 'worker', 'owner', 'request_id')
   if f[1] == 'processing' then
     local reasons = {}
     if type(score) == 'number' then
@@ -300,7 +302,7 @@ for i, item in ipairs(items) do
       for _, reason in ipairs(reasons) do increments['escalated_' .. reason.rule] = 1 end
     end
     count(f[4], increments)
-    emit(key, id, 'completed', {result = result}, {f[4], f[5], f[6], f[7]})
+    emit(key, id, 'completed', {result = result}, {f[4], f[5], f[6], f[7], f[9]})
     if result.escalate then
       append_event({type = 'escalation', task_id = id, channel = f[4], priority = f[5],
                     customer_id = f[6] or cjson.null, sentiment = result.sentiment,

@@ -86,15 +86,21 @@ def analyse_tasks(self, task_ids: list[str]) -> int:
     """Analyse the registry's tasks named in this message; returns how many completed."""
     registry = worker_registry()
     worker = self.request.hostname or "unknown"
-    claims = [c for c in with_redis_retry(registry.claim, task_ids, worker)
-              if c.outcome == "claimed"]
+    started = time.perf_counter()
+    rows = with_redis_retry(registry.claim, task_ids, worker)
+    claims = [c for c in rows if c.outcome == "claimed"]
     if len(claims) > 1 and any(claim.attempt > 1 for claim in claims):
         # This group's message came back: a worker died on it. Send each task on in a
         # message of its own, so only a task that kills workers uses up its attempts.
         release(registry, self.app, claims)
+        log_message("released to run one per message", claims, rows, started)
         return 0
-    results = {}
+    results, failed = {}, 0
+    per_task = logger.isEnabledFor(logging.DEBUG)  # per-task lines only when asked for
     for index, claim in enumerate(claims):
+        ids = task_ids_of(claim)
+        if per_task:
+            logger.debug("task %s started (attempt %d)", claim.task_id, claim.attempt, extra=ids)
         try:
             results[claim.task_id] = analyse_one(claim.text or "")
         except SoftTimeLimitExceeded:
@@ -102,14 +108,54 @@ def analyse_tasks(self, task_ids: list[str]) -> int:
             if len(claims) == 1:
                 with_redis_retry(registry.fail, claim.task_id, "TASK_TIMEOUT",
                                  "the analysis exceeded the task time limit")
+                logger.warning("task %s failed: TASK_TIMEOUT", claim.task_id, extra=ids)
             else:  # the group ran long, not necessarily one text: each gets its own time
                 release(registry, self.app, claims[index:])
+                logger.warning("message ran past the soft time limit; %d tasks released "
+                               "to run one per message", len(claims) - index, extra=ids)
+            log_message("analysed", claims[:index], rows, started, completed=completed,
+                        failed=failed)
             return completed
         except Exception as exc:  # a bad text must fail its task, not the whole message
-            logger.exception("analysis of task %s failed", claim.task_id)
+            logger.exception("task %s failed: ANALYSIS_FAILED", claim.task_id, extra=ids)
             with_redis_retry(registry.fail, claim.task_id, "ANALYSIS_FAILED",
                              type(exc).__name__)
-    return with_redis_retry(registry.complete, results) if results else 0
+            failed += 1
+            continue
+        if per_task:
+            logger.debug("task %s completed: %s", claim.task_id,
+                         results[claim.task_id]["sentiment"], extra=ids)
+    completed = with_redis_retry(registry.complete, results) if results else 0
+    log_message("analysed", claims, rows, started, completed=completed, failed=failed)
+    return completed
+
+
+def task_ids_of(claim) -> dict:
+    """The ids a log line about one task carries."""
+    return {"task_id": claim.task_id, "request_id": claim.request_id}
+
+
+def log_message(what: str, claims: list, rows: list, started: float, **counts) -> None:
+    """One INFO line per message: its tasks' ids and the requests that submitted them.
+
+    ``request_id`` and ``task_id`` appear as such when the message holds one of each, so a
+    search for one request finds a single submission's line either way; ``request_ids``
+    lists them all (a grouped message can carry several requests' tasks).
+    """
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    request_ids = list(dict.fromkeys(c.request_id for c in claims if c.request_id))
+    fields = {"task_ids": [c.task_id for c in claims], "request_ids": request_ids,
+              "duration_ms": round((time.perf_counter() - started) * 1000, 3), **counts}
+    if len(request_ids) == 1:
+        fields["request_id"] = request_ids[0]
+    if len(claims) == 1:
+        fields["task_id"] = claims[0].task_id
+    not_run = [row for row in rows if row.outcome != "claimed"]
+    if not_run:  # finished, cancelled, expired or busy elsewhere: nothing to analyse
+        fields["not_run"] = {row.task_id: row.outcome for row in not_run}
+    outcome = "".join(f", {n} {name}" for name, n in counts.items())
+    logger.info("%s %d tasks%s", what, len(claims), outcome, extra=fields)
 
 
 def release(registry: TaskRegistry, celery, claims) -> None:

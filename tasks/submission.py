@@ -22,10 +22,16 @@ MESSAGE_SIZE = 100
 MESSAGE_CHARS = 200_000
 
 
-def new_task(task_type: str, data: dict, owner: str,
-             idempotency_key: str | None = None) -> NewTask:
-    """A validated submission (``TaskSubmissionSchema``'s ``data``) ready to be stored."""
+def new_task(task_type: str, data: dict, owner: str, idempotency_key: str | None = None,
+             request_id: str | None = None) -> NewTask:
+    """A validated submission (``TaskSubmissionSchema``'s ``data``) ready to be stored.
+
+    ``request_id`` (the API request's ``X-Request-ID``) stays with the task, so the worker's
+    log lines about it name the request that submitted it.
+    """
     fields = {"type": task_type, "text": data["text"], "owner": owner}
+    if request_id is not None:
+        fields["request_id"] = request_id
     if data.get("customer_id") is not None:
         fields["customer_id"] = data["customer_id"]
     if data.get("timeout") is not None:

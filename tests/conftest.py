@@ -154,6 +154,7 @@ class APIServer:
     def __init__(self, redis_url: str, log_path: Path, **env):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
         self.log = open(log_path, "w")
         self.process = subprocess.Popen(
             [str(BIN / "gunicorn"), "--config", "python:app.gunicorn_config", "app:create_app()"],

@@ -31,6 +31,7 @@ from pathlib import Path
 import psutil
 import redis
 
+import logconfig
 import settings
 from tasks import keys
 from tasks.connections import connect, redis_now
@@ -341,8 +342,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="name of this host in worker node names (default: hostname)")
     options = parser.parse_args(argv)
     config = settings.load()
-    logging.basicConfig(level=config["LOG_LEVEL"].upper(),
-                        format="%(asctime)s agent %(levelname)s %(message)s")
+    logconfig.configure(config["LOG_FORMAT"], config["LOG_LEVEL"])
     agent = Agent(connect(config["REDIS_URL"]), options.host, config,
                   Path(config["DATA_DIR"]).resolve() / "log")
 
