@@ -61,6 +61,15 @@ class JsonLines(JsonFormatter):
             log_data[field] = value
 
 
+def access_context(atoms) -> dict:
+    """request_id (the answer's X-Request-ID) and task_id of gunicorn's access atoms."""
+    found = {}
+    for field, atom in (("request_id", "{x-request-id}o"), ("task_id", "{sp.task_id}e")):
+        if atoms[atom] != "-":
+            found[field] = atoms[atom]
+    return found
+
+
 class AccessJsonLines(JsonLines):
     """gunicorn's access log as fields: its record's args are the request's atoms.
 
@@ -75,10 +84,7 @@ class AccessJsonLines(JsonLines):
             return
         log_data.update(method=atoms["m"], path=atoms["U"], status=_int(atoms["s"]),
                         bytes=_int(atoms["B"]), duration_ms=round(atoms["D"] / 1000, 3),
-                        remote_addr=atoms["h"], user_agent=atoms["a"])
-        for field, atom in (("request_id", "{x-request-id}o"), ("task_id", "{sp.task_id}e")):
-            if atoms[atom] != "-":
-                log_data[field] = atoms[atom]
+                        remote_addr=atoms["h"], user_agent=atoms["a"], **access_context(atoms))
 
 
 def _int(value):
@@ -101,12 +107,21 @@ class TextLines(logging.Formatter):
         return super().format(record)
 
 
+class AccessTextLines(TextLines):
+    """gunicorn's access line with the request's ids in brackets, like every other line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if isinstance(record.args, dict):
+            record.__dict__.update(access_context(record.args))
+        return super().format(record)
+
+
 def formatter(log_format: str, access: bool = False) -> logging.Formatter:
     """The formatter of ``LOG_FORMAT``; ``access`` for gunicorn's access log."""
     if log_format not in FORMATS:
         raise ValueError(f"LOG_FORMAT must be one of {', '.join(FORMATS)}, not {log_format!r}")
     if log_format == "text":
-        return TextLines()
+        return AccessTextLines() if access else TextLines()
     return AccessJsonLines() if access else JsonLines()
 
 

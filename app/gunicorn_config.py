@@ -15,12 +15,11 @@ graceful_timeout = 20
 timeout = 30
 accesslog = "-"
 # The path without its query string: a client that puts a token in the URL must not have it
-# written to the log. The request id is the one the API answered with (X-Request-ID).
-access_log_format = ('%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s" '
-                     '%({x-request-id}o)s')
+# written to the log. The request id (X-Request-ID) is added by logconfig's formatters.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
 loglevel = _config["LOG_LEVEL"].lower()
-# gunicorn's error and access logs and the app's own, in LOG_FORMAT on stdout; in JSON the
-# access line also carries its atoms as fields (logconfig.AccessJsonLines).
+# gunicorn's error and access logs and the app's own, in LOG_FORMAT on stdout; the access line
+# carries the request's X-Request-ID (and in JSON its atoms as fields).
 logconfig_dict = _logging_config(_config["LOG_FORMAT"], _config["LOG_LEVEL"])
 # gunicorn's control socket defaults to one path per user (~/.gunicorn); several servers on
 # one host (tests, make run, bench) would delete each other's.

@@ -1,7 +1,8 @@
 """The real Celery app, for fault-injection tests: a text can ask its analysis to misbehave.
 
 ``STALL <seconds> ...`` sleeps before analysing; ``CRASH ...`` kills the pool process
-running it, as a segfaulting library would. Everything else (broker, registry, task code) is
+running it, as a segfaulting library would; ``RAISE ...`` raises, as a bug in the analysis
+would. Everything else (broker, registry, task code) is
 the production code, started as a real worker with ``--app fault_worker``.
 """
 import os
@@ -19,6 +20,8 @@ def misbehaving_analyse(text: str) -> dict:
         time.sleep(float(text.split()[1]))
     if text.startswith("CRASH"):
         os.kill(os.getpid(), signal.SIGKILL)
+    if text.startswith("RAISE"):
+        raise ValueError("the analysis raised, as asked")
     return _analyse(text)
 
 

@@ -79,6 +79,9 @@ def test_the_access_line_carries_the_request_as_fields():
             "remote_addr": "10.0.0.9", "user_agent": "curl/8", "request_id": "req-3",
             "task_id": "task_c"}.items() <= line.items()
     assert "secret" not in json.dumps(line)
+    text = logconfig.formatter("text", access=True).format(record)
+    assert text.endswith(' INFO gunicorn.access [request_id=req-3 task_id=task_c] '
+                         '10.0.0.9 "POST /task" 202 req-3')
 
 
 def test_log_format_accepts_json_or_text_only():

@@ -2,9 +2,13 @@
 import json
 from pathlib import Path
 
+import redis as redis_py
 import requests
 
-from conftest import bearer, submission, wait_until
+from conftest import bearer, make_app, running_worker, submission, wait_until
+
+# A database of its own: the debug worker must not take the session worker's messages.
+DEBUG_DB = 7
 
 # Celery prints these notices itself, outside logging, when a worker stops.
 CELERY_CONSOLE_NOTICE = "worker: "
@@ -53,6 +57,10 @@ def test_a_request_id_follows_its_task_from_the_api_to_the_worker(api_server, wo
     assert worker_lines[0]["logger"] == "tasks.sentiment"
     assert worker_lines[0]["completed"] == 1
     assert {"timestamp", "level", "logger", "message"} <= set(worker_lines[0])
+    # At INFO, Celery's own per-message lines give way to the one above.
+    assert not [line for line in json_lines(worker.log_path)
+                if line["logger"] in ("celery.worker.strategy", "celery.app.trace")
+                and line["level"] == "INFO"]
 
 
 def test_the_access_log_keeps_query_strings_out(api_server, redis_client):
@@ -65,3 +73,38 @@ def test_the_access_log_keeps_query_strings_out(api_server, redis_client):
                        message="the access line")
     assert lines[0]["path"] == "/health/live"
     assert secret not in api_server.log_path.read_text()
+
+
+def test_at_debug_each_task_is_logged_and_a_failure_names_its_request(redis_server, tmp_path):
+    client = redis_py.Redis(port=redis_server.port, db=DEBUG_DB, decode_responses=True)
+    client.flushdb()
+    api = make_app(redis_server.database(DEBUG_DB), RATE_LIMIT="off").test_client()
+    try:
+        with running_worker(redis_server.database(DEBUG_DB), tmp_path, "--loglevel", "DEBUG",
+                            name="debug-worker", app_module="fault_worker") as debug_worker:
+            good = api.post("/task", json=submission("Lovely"),
+                            headers={**bearer(), "X-Request-ID": "dbg-good"})
+            bad = api.post("/task", json=submission("RAISE please"),
+                           headers={**bearer(), "X-Request-ID": "dbg-bad"})
+            good_id, bad_id = good.get_json()["task_id"], bad.get_json()["task_id"]
+
+            def finished():
+                lines = json_lines(debug_worker.log_path)
+                done = [line for line in lines if line["logger"] == "tasks.sentiment"
+                        and line["level"] == "INFO"]
+                return lines if len(done) >= 2 else None
+
+            lines = wait_until(finished, 60, interval=0.2, message="both messages")
+    finally:
+        client.flushdb()
+    about_good = [line for line in lines if line.get("task_id") == good_id
+                  and line["level"] == "DEBUG"]
+    assert [line["message"].split(":")[0] for line in about_good] == [
+        f"task {good_id} started (attempt 1)", f"task {good_id} completed"]
+    assert all(line["request_id"] == "dbg-good" for line in about_good)
+    [failure] = [line for line in lines if line["level"] == "ERROR"
+                 and line.get("task_id") == bad_id]
+    assert failure["request_id"] == "dbg-bad"
+    assert "ValueError: the analysis raised, as asked" in failure["exc_info"]
+    # At DEBUG, Celery's own per-message lines are back.
+    assert any(line["logger"] == "celery.worker.strategy" for line in lines)

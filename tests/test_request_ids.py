@@ -1,12 +1,23 @@
 """X-Request-ID on every answer, and the request id carried by the tasks a request submits."""
+import io
 import json
+import logging
 import re
 import threading
 
 import pytest
 
+import logconfig
 from app.request_ids import accepted_or_new
-from conftest import OPERATOR_TOKEN, bearer, error_of, make_app, store_task, submission
+from conftest import (
+    OPERATOR_TOKEN,
+    bearer,
+    error_of,
+    free_port,
+    make_app,
+    store_task,
+    submission,
+)
 from tasks import keys
 from tasks.registry import TaskRegistry
 from tasks.submission import new_task, store
@@ -153,3 +164,21 @@ def test_a_task_stored_without_a_request_id_claims_none(app, redis_client):
     assert claim.outcome == "claimed" and claim.request_id is None
     shown = app.test_client().get(f"/task/{outcome.task_id}", headers=bearer(OPERATOR_TOKEN))
     assert shown.get_json()["request_id"] is None
+
+
+def test_a_log_line_written_during_a_request_carries_its_id(redis_server):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logconfig.formatter("json"))
+    errors_logger = logging.getLogger("app.errors")
+    errors_logger.addHandler(handler)
+    try:  # a Redis that is not there: the error handler logs the outage
+        unreachable = make_app(f"redis://127.0.0.1:{free_port()}/0", RATE_LIMIT="off")
+        response = unreachable.test_client().post(
+            "/task", json=submission(), headers={**bearer(), "X-Request-ID": "outage-1"})
+    finally:
+        errors_logger.removeHandler(handler)
+    error_of(response, "REDIS_UNAVAILABLE")
+    assert request_id_of(response) == "outage-1"
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert records and all(record["request_id"] == "outage-1" for record in records)

@@ -39,7 +39,7 @@ from tasks.queues import CHANNELS
 from workers.control import REPLY_TTL_SECONDS, START, STOP
 from workers.heartbeat import OFFLINE_AFTER_BEATS
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("workers.agent")  # its name under `python -m` too
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 POLL_SECONDS = 0.25  # how long one BLPOP for commands waits; also the reaping cadence
