@@ -112,7 +112,8 @@ def analyse_tasks(self, task_ids: list[str]) -> int:
             else:  # the group ran long, not necessarily one text: each gets its own time
                 release(registry, self.app, claims[index:])
                 logger.warning("message ran past the soft time limit; %d tasks released "
-                               "to run one per message", len(claims) - index, extra=ids)
+                               "to run one per message", len(claims) - index,
+                               extra={"task_ids": [c.task_id for c in claims[index:]]})
             log_message("analysed", claims[:index], rows, started, completed=completed,
                         failed=failed)
             return completed
