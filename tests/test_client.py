@@ -1,0 +1,286 @@
+"""The Python client end to end: gunicorn, a real Redis and a real Celery worker."""
+import socket
+import threading
+import time
+
+import pytest
+import requests
+
+import settings
+from conftest import (
+    CHANNEL_TOKEN,
+    OPERATOR_TOKEN,
+    APIServer,
+    bearer,
+    free_port,
+    store_task,
+    wait_until,
+)
+from sentiment_client import APIError, Client, WaitTimeout
+from sentiment_client.client import task_body
+from tasks import keys
+from tasks.analysis import polarity_scores
+from tasks.registry import TaskRegistry
+
+
+@pytest.fixture
+def api(api_server, worker, redis_client):
+    """The base URL of a running API whose worker serves an emptied Redis."""
+    return api_server.url
+
+
+def stored_tasks(redis_client) -> int:
+    return sum(1 for _ in redis_client.scan_iter(keys.task("*")))
+
+
+def test_submit_then_wait_by_polling_with_a_channel_token(api):
+    text = "Great customer service experience!"
+    with Client(api, CHANNEL_TOKEN) as client:
+        accepted = client.submit(text, "chat", "high", customer_id="CUST123")
+        # A channel token may not open the feed: "auto" falls back to polling.
+        finished = client.wait([accepted["task_id"]], timeout=60)
+
+    task = finished[accepted["task_id"]]
+    assert accepted["status"] == "accepted" and accepted["queue_position"] >= 1
+    assert task["status"] == "completed"
+    assert task["result"]["scores"] == polarity_scores(text)
+    assert task["result"]["sentiment"] == "positive"
+    assert (task["channel"], task["priority"], task["customer_id"]) == ("chat", "high", "CUST123")
+
+
+def test_polling_revalidates_with_the_etag(api):
+    with Client(api, CHANNEL_TOKEN) as client:
+        task_id = client.submit("Fine.", "email")["task_id"]
+        client.wait([task_id], timeout=60, via="poll")
+        etag = requests.get(f"{api}/task/{task_id}", headers=bearer(), timeout=5).headers["ETag"]
+
+        unchanged = client.session.get(f"{api}/task/{task_id}", timeout=5,
+                                       headers={"If-None-Match": etag})
+
+    assert unchanged.status_code == 304
+
+
+def test_a_channel_token_cannot_wait_on_the_feed_itself(api):
+    with Client(api, CHANNEL_TOKEN) as client:
+        task_id = client.submit("Hello", "chat")["task_id"]
+        with pytest.raises(APIError) as refused:
+            client.wait([task_id], timeout=10, via="feed")
+
+    assert (refused.value.status, refused.value.code) == (403, "FORBIDDEN")
+
+
+def test_submit_many_splits_into_batches_and_waits_on_the_feed(api, redis_client):
+    texts = [f"Message {n}: the agent was {'great' if n % 2 else 'awful'}" for n in range(25)]
+    progress = []
+    with Client(api, OPERATOR_TOKEN, batch_size=10) as client:
+        answers = client.submit_many([{"text": t, "channel": "voice"} for t in texts],
+                                     on_progress=progress.append)
+        ids = [answer["task_id"] for answer in answers]
+        finished = client.wait(ids, timeout=90, via="feed")
+
+    assert progress == [10, 10, 5]  # three POST /tasks of at most 10 items
+    assert len(set(ids)) == 25 and stored_tasks(redis_client) == 25
+    assert list(finished) == ids
+    for text, task_id in zip(texts, ids, strict=True):
+        assert finished[task_id]["status"] == "completed"
+        assert finished[task_id]["result"]["scores"] == polarity_scores(text)
+
+
+def test_wait_on_the_feed_finds_tasks_that_finished_before_it_listened(api):
+    with Client(api, OPERATOR_TOKEN) as client:
+        task_id = client.submit("Thanks a lot!", "chat")["task_id"]
+        client.wait([task_id], timeout=60, via="poll")
+
+        finished = client.wait([task_id], timeout=10, via="feed")
+
+    assert finished[task_id]["status"] == "completed"
+
+
+def test_a_batch_item_the_api_refuses_comes_back_as_its_envelope(api):
+    with Client(api, CHANNEL_TOKEN) as client:
+        answers = client.submit_many([{"text": "Good", "channel": "chat"},
+                                      {"text": "   ", "channel": "chat"}])
+
+    assert answers[0]["status"] == "accepted"
+    assert answers[1]["error"]["code"] == "INVALID_INPUT"
+    assert "data.text" in answers[1]["error"]["details"]
+
+
+def test_errors_carry_the_envelope(api):
+    with Client(api, CHANNEL_TOKEN) as client, pytest.raises(APIError) as missing:
+        client.get("task_unknown")
+
+    assert (missing.value.status, missing.value.code) == (404, "TASK_NOT_FOUND")
+    assert missing.value.details == {"task_id": "task_unknown"}
+    assert missing.value.message
+    with Client(api, "wrong-token") as client, pytest.raises(APIError) as refused:
+        client.submit("Hello", "chat")
+    assert refused.value.code == "UNAUTHORIZED"
+
+
+@pytest.mark.parametrize("via", ["feed", "poll"])
+def test_a_wait_that_runs_out_says_which_tasks_finished(api, redis_client, via):
+    waiting = store_task(TaskRegistry.from_settings(redis_client, settings.load())).task_id
+    with Client(api, OPERATOR_TOKEN) as client:
+        done = client.submit("Lovely", "chat")["task_id"]
+        client.wait([done], timeout=60)
+        started = time.monotonic()
+        with pytest.raises(WaitTimeout) as timed_out:
+            client.wait([done, waiting], timeout=1, via=via)
+
+    assert time.monotonic() - started < 10
+    assert list(timed_out.value.finished) == [done]
+    assert timed_out.value.pending == [waiting]
+
+
+@pytest.mark.parametrize("via", ["feed", "poll"])
+def test_a_cancelled_task_ends_the_wait(api, redis_client, via):
+    waiting = store_task(TaskRegistry.from_settings(redis_client, settings.load())).task_id
+    with Client(api, OPERATOR_TOKEN) as client:
+        threading.Timer(1.0, requests.delete, (f"{api}/task/{waiting}",),
+                        {"headers": bearer(OPERATOR_TOKEN), "timeout": 5}).start()
+        finished = client.wait([waiting], timeout=30, via=via)
+
+    assert finished[waiting]["status"] == "cancelled"
+
+
+def test_workers_and_health(api, worker):
+    def session_worker_online(workers):
+        return any(w["hostname"].startswith("test-session-worker@")
+                   and w["status"] != "offline" for w in workers["workers"])
+
+    with Client(api, CHANNEL_TOKEN) as client:
+        # The database was just emptied: the worker reappears with its next heartbeat.
+        wait_until(lambda: session_worker_online(client.workers()), 15,
+                   message="the session worker's heartbeat")
+        health = client.health()
+
+    assert health["status"] in ("healthy", "degraded")
+    assert health["components"]["redis"]["status"] == "up"
+    assert health["components"]["workers"]["online"] >= 1
+
+
+def test_connection_errors_are_retried_then_raised():
+    client = Client(f"http://127.0.0.1:{free_port()}", CHANNEL_TOKEN, max_attempts=3,
+                    backoff_base=0.05)
+    with pytest.raises(requests.ConnectionError):
+        client.get("task_x")
+
+    assert client.retried["connection"] == 2
+
+
+class AnswerDroppingProxy:
+    """A TCP relay that drops the answer to the first request: the client never sees it.
+
+    The request reaches the API and is acted upon, as when a connection breaks after the
+    server answered.
+    """
+
+    def __init__(self, upstream_port: int):
+        self.upstream_port = upstream_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                downstream, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            if self.connections == 1:
+                threading.Thread(target=self._drop_answer, args=(downstream, upstream),
+                                 daemon=True).start()
+            else:
+                for source, target in ((downstream, upstream), (upstream, downstream)):
+                    threading.Thread(target=_relay, args=(source, target), daemon=True).start()
+
+    @staticmethod
+    def _drop_answer(downstream, upstream) -> None:
+        downstream.settimeout(5)
+        request = b""
+        while b"\r\n\r\n" not in request or not request.rstrip().endswith(b"}"):
+            request += downstream.recv(65536)
+        upstream.sendall(request)
+        upstream.recv(65536)  # the API answered: the task exists
+        downstream.close()
+        upstream.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def _relay(source, target) -> None:
+    try:
+        while data := source.recv(65536):
+            target.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for end in (source, target):
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def test_a_submission_whose_answer_was_lost_is_retried_without_a_duplicate(api, api_server,
+                                                                          redis_client):
+    proxy = AnswerDroppingProxy(api_server.port)
+    try:
+        with Client(proxy.url, CHANNEL_TOKEN, backoff_base=0.05) as client:
+            accepted = client.submit("Where is my parcel?", "email")
+    finally:
+        proxy.close()
+
+    assert client.retried["connection"] == 1 and proxy.connections == 2
+    assert stored_tasks(redis_client) == 1  # the retry replayed the first task
+    stored = requests.get(f"{api}/task/{accepted['task_id']}", headers=bearer(), timeout=5)
+    assert stored.status_code == 200
+
+
+@pytest.fixture(scope="module")
+def limited_api(redis_server, tmp_path_factory):
+    """An API whose tokens may make 5 requests per 10 seconds."""
+    server = APIServer(redis_server.url, tmp_path_factory.mktemp("limited") / "gunicorn.log",
+                       RATE_LIMIT="5/10 seconds")
+    yield server.url
+    server.stop()
+
+
+def test_a_rate_limited_client_waits_as_told_and_creates_no_duplicates(limited_api, worker,
+                                                                       redis_client):
+    # Another program spends the token's window first.
+    for _ in range(5):
+        requests.get(f"{limited_api}/task/task_x", headers=bearer(), timeout=5)
+    refused = requests.get(f"{limited_api}/task/task_x", headers=bearer(), timeout=5)
+    assert refused.status_code == 429
+    told = int(refused.headers["Retry-After"])
+
+    with Client(limited_api, CHANNEL_TOKEN) as client:
+        started = time.monotonic()
+        first = client.submit("Order 0 arrived broken", "chat")
+        waited = time.monotonic() - started
+        # 12 items in one POST /tasks would cost more than a whole window: sent in pieces.
+        answers = [first] + client.submit_many(
+            [{"text": f"Order {n} arrived broken", "channel": "chat"} for n in range(1, 13)])
+        finished = client.wait([a["task_id"] for a in answers], timeout=120)
+        total = time.monotonic() - started
+
+    assert client.retried[429] >= 1  # refused once, then waited as Retry-After said
+    assert waited >= told - 1  # Retry-After is in whole seconds, the window may end sooner
+    assert client.rate_limit == 5
+    assert total > 20  # 13 submissions and their reads need at least three 10 s windows
+    ids = [answer["task_id"] for answer in answers]
+    assert len(set(ids)) == 13 and stored_tasks(redis_client) == 13
+    assert all(task["status"] == "completed" for task in finished.values())
+
+
+def test_message_fields_are_checked_before_anything_is_sent():
+    with pytest.raises(ValueError, match="unknown message fields: colour"):
+        task_body({"text": "x", "channel": "chat", "colour": "red"})
+    assert task_body({"text": "x", "channel": "chat", "priority": None}) == {
+        "type": "sentiment_analysis", "data": {"text": "x", "channel": "chat"}}
