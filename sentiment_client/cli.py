@@ -218,6 +218,8 @@ def describe(task: dict) -> str:
 
 def describe_event(event: dict) -> str:
     if event.get("type") == "gap":
+        if event.get("first_id") is None:
+            return "gap: reconnected before any event; those in between are not replayed"
         return f"gap: the feed keeps events from {event.get('first_id')} on; older ones are gone"
     where = f"{event.get('channel')}/{event.get('priority')}"
     return f"{event.get('at')} {event.get('id')} {where} {describe(event)}"

@@ -79,6 +79,10 @@ class UpdateFeed:
                     time.sleep(backoff_delay(self._closes_in_a_row - 2, self.backoff_base,
                                              self.backoff_cap))
                 self.connect()
+                if self.last_event_id is None and self._closes_in_a_row:
+                    # Dropped before any event named a position to resume from: what
+                    # happened meanwhile is not replayed. Say so, as the server does.
+                    return {"type": "gap", "first_id": None}
             remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
             try:
                 message = self._socket.receive(timeout=remaining)
