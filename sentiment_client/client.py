@@ -28,6 +28,8 @@ TASK_TYPE = "sentiment_analysis"
 FINISHED = frozenset({"completed", "failed", "cancelled"})
 MAX_BATCH_SIZE = 1000  # the API's default MAX_BATCH_SIZE
 MAX_BATCH_BYTES = 15 * 2 ** 20  # under the API's default MAX_BATCH_CONTENT_LENGTH, 16 MiB
+# Answers whose Retry-After means something: flask-limiter adds one to every answer.
+HINTED = frozenset({429, 503})
 POLL_FIRST_SECONDS, POLL_MAX_SECONDS = 0.2, 2.0
 FIELDS = ("text", "channel", "priority", "customer_id", "timeout")
 
@@ -83,7 +85,7 @@ class Client:
         key = idempotency_key or new_idempotency_key()
         pending = list(range(len(bodies)))
         for round_number in range(self.max_attempts):
-            refused, pause = [], None
+            refused = []
             batches = self._batches(pending, bodies)
             while batches:
                 batch = batches.pop(0)
@@ -98,7 +100,6 @@ class Client:
                 for index, answer in zip(batch, self._answer(response)["tasks"], strict=True):
                     if error_code(answer) == "QUEUE_FULL" and round_number + 1 < self.max_attempts:
                         refused.append(index)
-                        pause = retry_after(response.headers) or pause
                     else:
                         answers[index] = answer
                 if on_progress:
@@ -106,7 +107,9 @@ class Client:
             if not refused:
                 break
             pending = refused
-            time.sleep(backoff_delay(round_number, self.backoff_base, self.backoff_cap, pause))
+            # The batch's answer is a 202: its Retry-After (flask-limiter puts one on every
+            # answer) says nothing about the queue. Back off with jitter instead.
+            time.sleep(backoff_delay(round_number, self.backoff_base, self.backoff_cap))
         return answers
 
     def _batches(self, indexes: list[int], bodies: list[dict]) -> list[list[int]]:
@@ -254,8 +257,8 @@ class Client:
             if status not in RETRYABLE_STATUSES or status in final or hopeless or last:
                 return response
             self.retried[status] += 1
-            time.sleep(backoff_delay(attempt, self.backoff_base, self.backoff_cap,
-                                     retry_after(response.headers)))
+            hint = retry_after(response.headers) if status in HINTED else None
+            time.sleep(backoff_delay(attempt, self.backoff_base, self.backoff_cap, hint))
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def _note_rate_limit(self, headers) -> None:
@@ -273,8 +276,8 @@ class Client:
         """The answer's JSON body, or ``APIError`` for an error answer."""
         body = _json(response)
         if response.status_code >= 400:
-            raise APIError.from_envelope(response.status_code, body, response.text,
-                                         retry_after(response.headers))
+            hint = retry_after(response.headers) if response.status_code in HINTED else None
+            raise APIError.from_envelope(response.status_code, body, response.text, hint)
         return body
 
     def close(self) -> None:

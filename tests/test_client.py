@@ -113,6 +113,7 @@ def test_errors_carry_the_envelope(api):
     assert (missing.value.status, missing.value.code) == (404, "TASK_NOT_FOUND")
     assert missing.value.details == {"task_id": "task_unknown"}
     assert missing.value.message
+    assert missing.value.retry_after is None  # the limiter's Retry-After on a 404 means nothing
     with Client(api, "wrong-token") as client, pytest.raises(APIError) as refused:
         client.submit("Hello", "chat")
     assert refused.value.code == "UNAUTHORIZED"
@@ -345,3 +346,37 @@ def test_message_fields_are_checked_before_anything_is_sent():
         task_body({"text": "x", "channel": "chat", "colour": "red"})
     assert task_body({"text": "x", "channel": "chat", "priority": None}) == {
         "type": "sentiment_analysis", "data": {"text": "x", "channel": "chat"}}
+
+
+@pytest.fixture(scope="module")
+def small_queue_api(redis_server, tmp_path_factory):
+    """An API that accepts no more than 3 waiting tasks."""
+    server = APIServer(redis_server.url, tmp_path_factory.mktemp("small") / "gunicorn.log",
+                       QUEUE_CAPACITY=3)
+    yield server.url
+    server.stop()
+
+
+def test_batch_items_refused_for_a_full_queue_are_sent_again(small_queue_api, worker,
+                                                            redis_client):
+    operator = bearer(OPERATOR_TOKEN)
+    requests.post(f"{small_queue_api}/channels/email/pause", headers=operator, timeout=5)
+    answered = []
+
+    def resume_once_refused(count: int) -> None:
+        answered.append(count)
+        if len(answered) == 1:  # the first answer: 3 waiting, 2 refused; now make room
+            requests.post(f"{small_queue_api}/channels/email/resume", headers=operator,
+                          timeout=5)
+
+    started = time.monotonic()
+    with Client(small_queue_api, CHANNEL_TOKEN, backoff_base=2.0) as client:
+        answers = client.submit_many([{"text": f"Mail {n}", "channel": "email"}
+                                      for n in range(5)], on_progress=resume_once_refused)
+        finished = client.wait([answer["task_id"] for answer in answers], timeout=60)
+
+    assert answered[0] == 3 and sum(answered) == 5
+    assert time.monotonic() - started < 40  # backoff (2 s base), not the limiter's Retry-After
+    assert len({answer["task_id"] for answer in answers}) == 5
+    assert stored_tasks(redis_client) == 5
+    assert all(task["status"] == "completed" for task in finished.values())
