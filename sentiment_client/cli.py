@@ -102,19 +102,20 @@ def submit(client: Client, args) -> int:
 def submit_file(client: Client, args) -> int:
     """Submit every message of a file in batches; one line per message on stdout."""
     try:
-        messages = read_messages(args.file, args)
+        numbered = read_messages(args.file, args)
     except (OSError, ValueError) as exc:
         print(f"sentiment: {args.file}: {exc}", file=sys.stderr)
         return USAGE
-    with tqdm(total=len(messages), desc="submitted", unit="msg", file=sys.stderr) as bar:
-        answers = client.submit_many(messages, on_progress=bar.update)
+    with tqdm(total=len(numbered), desc="submitted", unit="msg", file=sys.stderr) as bar:
+        answers = client.submit_many([message for _, message in numbered],
+                                     on_progress=bar.update)
     accepted = [a["task_id"] for a in answers if "task_id" in a]
     refused = len(answers) - len(accepted)
     results = {}
     if args.wait and accepted:
         with tqdm(total=len(accepted), desc="finished", unit="msg", file=sys.stderr) as bar:
             results = client.wait(accepted, args.timeout, on_finished=lambda _: bar.update())
-    for line, answer in enumerate(answers, 1):
+    for (line, _), answer in zip(numbered, answers, strict=True):
         answer = results.get(answer.get("task_id"), answer)
         if args.json:
             print(json.dumps({"line": line, **answer}))
@@ -131,8 +132,11 @@ def submit_file(client: Client, args) -> int:
     return FAILED if refused or failed else OK
 
 
-def read_messages(path: Path, args) -> list[dict]:
-    """The messages of a .txt (one per line) or .jsonl file, the flags filling what lacks."""
+def read_messages(path: Path, args) -> list[tuple[int, dict]]:
+    """The messages of a .txt (one per line) or .jsonl file, the flags filling what lacks.
+
+    Each comes with its line number in the file; blank lines are skipped.
+    """
     defaults = {"channel": args.channel, "priority": args.priority,
                 "customer_id": args.customer_id, "timeout": args.task_timeout}
     messages = []
@@ -147,9 +151,9 @@ def read_messages(path: Path, args) -> list[dict]:
                     raise ValueError(f"line {number}: not JSON ({exc})") from None
                 if not isinstance(item, dict) or "text" not in item:
                     raise ValueError(f'line {number}: expected an object with "text"')
-                messages.append({**defaults, **item})
+                messages.append((number, {**defaults, **item}))
             else:
-                messages.append({**defaults, "text": line.rstrip("\r\n")})
+                messages.append((number, {**defaults, "text": line.rstrip("\r\n")}))
     if not messages:
         raise ValueError("no messages")
     return messages
