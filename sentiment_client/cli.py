@@ -58,7 +58,7 @@ def parser() -> argparse.ArgumentParser:
     tail = commands.add_parser("tail", parents=[output],
                                help="follow the task update feed (operator token)")
     tail.add_argument("--since", metavar="EVENT_ID", help="replay the events after this id")
-    tail.add_argument("--count", type=int, help="stop after this many task events")
+    tail.add_argument("--count", type=int, help="stop after this many events")
     return main
 
 
@@ -202,7 +202,7 @@ def tail(client: Client, args) -> int:
     with client.updates(args.since) as feed:
         for event in feed:
             print(json.dumps(event) if args.json else describe_event(event), flush=True)
-            if event.get("type") == "task":
+            if event.get("type") != "gap":
                 seen += 1
                 if args.count and seen >= args.count:
                     return OK
@@ -215,6 +215,9 @@ def describe(task: dict) -> str:
     if task.get("result"):
         result = task["result"]
         line += f" {result['sentiment']} (confidence {result['confidence']:.2f})"
+        if result.get("escalate"):
+            rules = ", ".join(r["rule"] for r in result.get("escalation_reasons") or [])
+            line += f" escalated: {rules}"
     elif task.get("error"):
         line += f" {task['error'].get('code')}: {task['error'].get('message')}"
     return line
@@ -226,7 +229,13 @@ def describe_event(event: dict) -> str:
             return "gap: reconnected before any event; those in between are not replayed"
         return f"gap: the feed keeps events from {event.get('first_id')} on; older ones are gone"
     where = f"{event.get('channel')}/{event.get('priority')}"
-    return f"{event.get('at')} {event.get('id')} {where} {describe(event)}"
+    if event.get("type") == "escalation":
+        rules = ", ".join(r["rule"] for r in event.get("reasons") or [])
+        what = f"{event.get('task_id')} escalation {event.get('sentiment')} " \
+               f"(compound {event.get('compound')}): {rules}"
+    else:
+        what = describe(event)
+    return f"{event.get('at')} {event.get('id')} {where} {what}"
 
 
 COMMANDS = {"submit": submit, "show": show, "workers": workers, "health": health, "tail": tail}

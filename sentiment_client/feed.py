@@ -95,7 +95,7 @@ class UpdateFeed:
                 return None
             self._closes_in_a_row = 0
             event = json.loads(message)
-            if event.get("type") == "task":
+            if event.get("type") != "gap" and "id" in event:  # task changes, escalations
                 self.last_event_id = event["id"]
             return event
 

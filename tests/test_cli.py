@@ -184,3 +184,20 @@ def test_exit_codes_for_usage_and_an_unreachable_api():
     assert unreachable.returncode == 3 and "cannot reach" in unreachable.stderr
     assert no_token.returncode == 2 and "SENTIMENT_API_TOKEN" in no_token.stderr
     assert bad_flag.returncode == 2 and "invalid choice: 'fax'" in bad_flag.stderr
+
+
+def test_an_escalated_message_says_so_and_tail_shows_its_escalation(api):
+    text = "This is the worst, most horrible and useless service. I hate it."
+    assert polarity_scores(text)["compound"] <= -0.6
+    submitted = sentiment(api, "submit", text, "--channel", "voice", "--wait")
+    task_id = submitted.stdout.split()[0]
+
+    run = sentiment(api, "tail", "--since", "0", "--count", "4", token=OPERATOR_TOKEN,
+                    timeout=60)
+
+    assert submitted.returncode == 0, submitted.stderr
+    assert submitted.stdout.rstrip().endswith("escalated: strongly_negative_channel")
+    *_, completed, escalation = run.stdout.splitlines()
+    assert f"voice/normal {task_id} completed negative" in completed
+    assert f"voice/normal {task_id} escalation negative (compound -0." in escalation
+    assert escalation.endswith(": strongly_negative_channel")
