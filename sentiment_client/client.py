@@ -215,7 +215,8 @@ class Client:
                 if response.status_code == 304:  # unchanged since the last look
                     continue
                 task = self._answer(response)
-                etags[task_id] = response.headers.get("ETag", "")
+                if response.headers.get("ETag"):
+                    etags[task_id] = response.headers["ETag"]
                 if task["status"] in FINISHED:
                     finished[task_id] = task
                     if on_finished:
