@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](client, args)
     except APIError as exc:
         print(f"sentiment: {exc.status} {exc.code}: {exc.message}"
-              + (f" {json.dumps(exc.details)}" if exc.details else ""), file=sys.stderr)
+              + (f" {json.dumps(exc.details)}" if exc.details else "")
+              + (f" (request id {exc.request_id})" if exc.request_id else ""), file=sys.stderr)
         return FAILED
     except WaitTimeout as exc:
         print(f"sentiment: {exc}", file=sys.stderr)

@@ -237,7 +237,9 @@ class Client:
 
         ``final``: statuses that are the route's answer, not a failure to retry. A 429 for a
         request costing more than the whole limit is returned at once: it can never pass.
+        Every attempt carries the same ``X-Request-ID``: the API's logs show them as one.
         """
+        kwargs["headers"] = {"X-Request-ID": uuid.uuid4().hex, **kwargs.get("headers", {})}
         for attempt in range(self.max_attempts):
             last = attempt + 1 == self.max_attempts
             wait = self._not_before - time.monotonic()
@@ -278,7 +280,8 @@ class Client:
         body = _json(response)
         if response.status_code >= 400:
             hint = retry_after(response.headers) if response.status_code in HINTED else None
-            raise APIError.from_envelope(response.status_code, body, response.text, hint)
+            raise APIError.from_envelope(response.status_code, body, response.text, hint,
+                                         response.headers.get("X-Request-ID"))
         return body
 
     def close(self) -> None:

@@ -57,6 +57,7 @@ def test_an_api_error_is_printed_with_its_code_and_exits_1(api):
     assert run.returncode == 1
     assert run.stdout == ""
     assert run.stderr.startswith("sentiment: 404 TASK_NOT_FOUND: ")
+    assert re.search(r"\(request id [0-9a-f]{32}\)$", run.stderr.rstrip())
 
 
 def test_workers_lists_the_session_worker(api, worker):

@@ -1,4 +1,5 @@
 """The Python client end to end: gunicorn, a real Redis and a real Celery worker."""
+import re
 import socket
 import threading
 import time
@@ -114,6 +115,7 @@ def test_errors_carry_the_envelope(api):
     assert missing.value.details == {"task_id": "task_unknown"}
     assert missing.value.message
     assert missing.value.retry_after is None  # the limiter's Retry-After on a 404 means nothing
+    assert re.fullmatch(r"[0-9a-f]{32}", missing.value.request_id)  # the client's own id
     with Client(api, "wrong-token") as client, pytest.raises(APIError) as refused:
         client.submit("Hello", "chat")
     assert refused.value.code == "UNAUTHORIZED"
@@ -184,6 +186,7 @@ class Relay:
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self.connections = 0
         self.open: list[socket.socket] = []
+        self.request_ids: list[str] = []  # X-Request-ID of each connection's first request
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
@@ -194,6 +197,7 @@ class Relay:
                 return
             self.connections += 1
             upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            downstream = _Recorder(downstream, self.request_ids)
             self.open += [downstream, upstream]
             if self.drop_first_answer and self.connections == 1:
                 threading.Thread(target=self._drop_answer, args=(downstream, upstream),
@@ -222,6 +226,24 @@ class Relay:
     def close(self) -> None:
         self.listener.close()
         self.cut()
+
+
+class _Recorder:
+    """A socket that notes the X-Request-ID of the first request read from it."""
+
+    def __init__(self, sock: socket.socket, request_ids: list[str]):
+        self.sock, self.request_ids, self.first = sock, request_ids, True
+
+    def recv(self, size: int) -> bytes:
+        data = self.sock.recv(size)
+        if self.first and data:
+            self.first = False
+            found = re.search(rb"X-Request-ID: (\S+)", data, re.I)
+            self.request_ids.append(found.group(1).decode() if found else None)
+        return data
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
 
 
 def _relay(source, target) -> None:
@@ -255,6 +277,9 @@ def test_a_submission_whose_answer_was_lost_is_retried_without_a_duplicate(api, 
     assert stored_tasks(redis_client) == 1  # the retry replayed the first task
     stored = requests.get(f"{api}/task/{accepted['task_id']}", headers=bearer(), timeout=5)
     assert stored.status_code == 200
+    # Both attempts were one request to the API's logs, which the task remembers.
+    first, retry = proxy.request_ids
+    assert first == retry == stored.json()["request_id"]
 
 
 def events_until(feed, predicate, timeout: float = 60) -> list[dict]:
