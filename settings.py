@@ -52,8 +52,22 @@ SETTINGS = (
     Setting("RATE_LIMIT", "6000/minute", str,
             "Per-token request limit in flask-limiter syntax; `off` disables it."),
     Setting("WEBHOOK_ALLOW_PRIVATE", "0", _bool,
-            "Reserved for webhook callbacks, not built yet: `1` will allow callbacks to "
-            "loopback, link-local and private addresses."),
+            "`1` allows webhook and callback URLs that resolve to loopback, link-local, "
+            "private, multicast, reserved or unspecified addresses (refused otherwise)."),
+    Setting("WEBHOOK_TIMEOUT_SECONDS", "5", float,
+            "Connect and read timeout of one webhook delivery attempt."),
+    Setting("WEBHOOK_MAX_ATTEMPTS", "8", int,
+            "Attempts of one webhook delivery before it is logged `failed`."),
+    Setting("WEBHOOK_BACKOFF_SECONDS", "2", float,
+            "Delay before a delivery's second attempt; it doubles per attempt (with jitter, "
+            "at most 10 minutes)."),
+    Setting("WEBHOOK_CONCURRENCY", "16", int,
+            "Threads of the webhook worker `make run` starts: deliveries in flight at once."),
+    Setting("WEBHOOK_MAX_IN_FLIGHT_PER_HOST", "4", int,
+            "Delivery attempts to one host at once, across webhook workers; more wait. Keep "
+            "it below `WEBHOOK_CONCURRENCY`, so a host that hangs cannot hold every thread."),
+    Setting("WEBHOOK_OUTBOX_MAXLEN", "100000", int,
+            "Approximate number of undelivered webhook events the outbox stream keeps."),
     Setting("SECRET_KEY", "", str,
             "Secret every API process shares to sign the dashboard's session cookies and CSRF "
             "tokens; unset, browser login is off. `make run` generates one when unset."),

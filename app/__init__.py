@@ -23,7 +23,7 @@ def create_app(test_config: dict | None = None) -> Flask:
                                 x_host=proxies, x_port=proxies)
 
     from app import auth, errors, extensions
-    from app.schemas import TaskSubmissionSchema, WorkerStartSchema
+    from app.schemas import TaskSubmissionSchema, WebhookSubscriptionSchema, WorkerStartSchema
     from workers.agent import HARD_LIMIT_GRACE_SECONDS
 
     errors.init_app(app)
@@ -31,6 +31,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     extensions.init_app(app)
     app.extensions["submission_schema"] = TaskSubmissionSchema(
         app.config["MAX_TEXT_CHARS"], app.config["MAX_TASK_TIMEOUT_SECONDS"])
+    app.extensions["webhook_subscription_schema"] = WebhookSubscriptionSchema()
     app.extensions["worker_start_schema"] = WorkerStartSchema(
         app.config["REQUEUE_AFTER_SECONDS"] - HARD_LIMIT_GRACE_SECONDS)
 
@@ -43,6 +44,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         openapi,
         request_metrics,
         tasks,
+        webhooks,
         workers,
         ws,
     )
@@ -53,6 +55,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(workers.bp)
     app.register_blueprint(channels.bp)
     app.register_blueprint(customers.bp)
+    app.register_blueprint(webhooks.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(dashboard.bp)

@@ -48,6 +48,11 @@ _CODES = (
     ErrorCode("WORKER_EXISTS", 409, "A worker with this id is running or starting."),
     ErrorCode("WORKER_NOT_FOUND", 404, "No worker with this id was seen within "
               "`WORKER_FORGET_SECONDS`."),
+    ErrorCode("URL_NOT_ALLOWED", 400, "A `callback_url` or webhook `url` that resolves to a "
+              "loopback, link-local, private, multicast, reserved or unspecified address, or "
+              "does not resolve; `details` says which. See `WEBHOOK_ALLOW_PRIVATE`."),
+    ErrorCode("WEBHOOK_NOT_FOUND", 404, "No webhook subscription with this id."),
+    ErrorCode("WEBHOOK_LIMIT", 409, "The most webhook subscriptions (100) exist already."),
     ErrorCode("WEBSOCKET_LIMIT", 503, "This API process holds its `WS_MAX_CONNECTIONS` "
               "WebSockets; retry (another process may take it)."),
 )

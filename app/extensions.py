@@ -6,6 +6,7 @@ from tasks.connections import connect
 from tasks.group_commit import GroupCommit
 from tasks.registry import TaskRegistry
 from tasks.submission import store
+from tasks.webhooks.store import WebhookStore
 
 
 def init_app(app: Flask) -> None:
@@ -13,6 +14,7 @@ def init_app(app: Flask) -> None:
     client = connect(app.config["REDIS_URL"])
     app.extensions["redis"] = client
     app.extensions["registry"] = TaskRegistry.from_settings(client, app.config)
+    app.extensions["webhook_store"] = WebhookStore(client, app.config["TASK_TTL_SECONDS"])
     # Its own Celery app, so the broker is the one this Flask app was configured with.
     app.extensions["celery"] = make_celery(app.config["REDIS_URL"])
     registry_, celery_ = app.extensions["registry"], app.extensions["celery"]
@@ -25,6 +27,10 @@ def init_app(app: Flask) -> None:
 
 def registry() -> TaskRegistry:
     return current_app.extensions["registry"]
+
+
+def webhook_store() -> WebhookStore:
+    return current_app.extensions["webhook_store"]
 
 
 def celery():

@@ -35,6 +35,10 @@ def _batch(app: Flask) -> Schema:
     return Schema.from_dict({"tasks": items}, name="BatchRequest")()
 
 
+def _webhook_subscription(app: Flask) -> Schema:
+    return app.extensions["webhook_subscription_schema"]
+
+
 def _worker_start(app: Flask) -> Schema:
     return app.extensions["worker_start_schema"]  # its timeout bound comes from the config
 
@@ -63,7 +67,7 @@ class Operation:
 OPERATIONS = {
     "tasks.submit_task": Operation(
         {202: answers.SubmissionAnswerSchema, 200: answers.SubmissionAnswerSchema},
-        BODY_ERRORS + ("QUEUE_FULL", "REDIS_UNAVAILABLE"), body=_submission,
+        BODY_ERRORS + ("URL_NOT_ALLOWED", "QUEUE_FULL", "REDIS_UNAVAILABLE"), body=_submission,
         headers={202: ("Location",), 200: ("Location", "Idempotent-Replayed")},
         request_headers=("Idempotency-Key",)),
     "tasks.submit_batch": Operation(
@@ -114,6 +118,23 @@ OPERATIONS = {
     "workers.stop_worker": Operation(
         {200: answers.WorkerStoppedSchema, 202: answers.WorkerStoppedSchema},
         ("WORKER_NOT_FOUND", "WORKER_OFFLINE", "REDIS_UNAVAILABLE"), operator=True),
+    "webhooks.subscribe": Operation(
+        {201: answers.WebhookCreatedSchema},
+        BODY_ERRORS + ("URL_NOT_ALLOWED", "WEBHOOK_LIMIT", "REDIS_UNAVAILABLE"), operator=True,
+        body=_webhook_subscription, headers={201: ("Location",)}),
+    "webhooks.list_webhooks": Operation({200: answers.WebhookListSchema},
+                                        ("REDIS_UNAVAILABLE",), operator=True),
+    "webhooks.unsubscribe": Operation({200: answers.WebhookDeletedSchema},
+                                      ("WEBHOOK_NOT_FOUND", "REDIS_UNAVAILABLE"), operator=True),
+    "webhooks.list_deliveries": Operation({200: answers.WebhookDeliveriesSchema},
+                                          ("WEBHOOK_NOT_FOUND", "REDIS_UNAVAILABLE"),
+                                          operator=True),
+    "webhooks.task_deliveries": Operation({200: answers.TaskDeliveriesSchema},
+                                          ("TASK_NOT_FOUND", "REDIS_UNAVAILABLE")),
+    "webhooks.callback_secret": Operation({200: answers.CallbackSecretSchema},
+                                          ("REDIS_UNAVAILABLE",)),
+    "webhooks.rotate_callback_secret": Operation({200: answers.CallbackSecretSchema},
+                                                 ("REDIS_UNAVAILABLE",)),
     "openapi.openapi_document": Operation({200: {"application/json": {"type": "object"}}}),
     "docs.page": Operation({200: {"text/html": {"type": "string"}}}),
     "docs.asset": Operation(

@@ -16,6 +16,7 @@ from tasks.health import DEGRADED as HEALTH_DEGRADED
 from tasks.health import HEALTHY, UNHEALTHY
 from tasks.queues import CHANNELS, PRIORITIES
 from tasks.sentiment import TASK_TYPES
+from tasks.webhooks.store import EVENT_TYPES
 from workers import state
 
 # The registry's task states (its Lua scripts write them); "accepted" is only POST's word.
@@ -81,7 +82,8 @@ class BatchAnswerSchema(Schema):
     tasks = _required(fields.List, fields.Raw(metadata={"oneOf": [
         {"$ref": "#/components/schemas/BatchItemAnswer"},
         {"$ref": "#/components/schemas/ErrorEnvelope"}]}), metadata={
-        "description": "Each item's answer, or its own error (INVALID_INPUT, QUEUE_FULL)."})
+        "description": "Each item's answer, or its own error (INVALID_INPUT, "
+                       "URL_NOT_ALLOWED, QUEUE_FULL)."})
 
 
 class ScoresSchema(Schema):
@@ -149,6 +151,8 @@ class TaskSchema(Schema):
     started_at = _nullable(fields.String, metadata=TIMESTAMP)
     finished_at = _nullable(fields.String, metadata=TIMESTAMP)
     timeout = fields.Float(metadata={"description": "Seconds, when the submission set one."})
+    callback_url = fields.String(metadata={
+        "description": "When the submission set one: where the outcome is POSTed."})
     result = fields.Nested(TaskResultSchema, metadata={"description": "When completed."})
     error = fields.Nested(TaskErrorSchema, metadata={"description": "When failed."})
 
@@ -411,3 +415,69 @@ class WindowQuerySchema(Schema):
 
     window = fields.Integer(validate=validate.Range(MIN_WINDOW_SECONDS, MAX_WINDOW_SECONDS),
                             metadata={"description": "Default `METRICS_WINDOW_SECONDS`."})
+
+
+class WebhookSchema(Schema):
+    """A webhook subscription, without its secret."""
+
+    id = _required(fields.String, metadata={"example": "wh_3f9a1c2b4d5e6f70"})
+    url = _required(fields.String)
+    events = _required(fields.List, fields.String(validate=validate.OneOf(EVENT_TYPES)))
+    description = _nullable(fields.String)
+    created_at = _required(fields.String, metadata=TIMESTAMP)
+
+
+class WebhookCreatedSchema(WebhookSchema):
+    """``POST /webhooks``'s answer: the only time the secret is shown."""
+
+    secret = _required(fields.String, metadata={
+        "description": "Key of the HMAC-SHA256 signature in `X-Signature`."})
+
+
+class WebhookListSchema(Schema):
+    webhooks = _required(fields.List, fields.Nested(WebhookSchema))
+    outbox_length = _required(fields.Integer, metadata={
+        "description": "Events waiting for the webhook worker's dispatcher."})
+
+
+class WebhookDeletedSchema(Schema):
+    id = _required(fields.String)
+    status = _one_of(["deleted"])
+
+
+class DeliveryAttemptSchema(Schema):
+    """One attempt to deliver one event to one URL."""
+
+    delivery_id = _required(fields.String, metadata={
+        "description": "`<event id>:<webhook id>` or `<event id>:callback`: one per target, "
+                       "the same on every attempt."})
+    event = _one_of(EVENT_TYPES)
+    event_id = _required(fields.String)
+    task_id = _nullable(fields.String)
+    url = _required(fields.String)
+    attempt = _required(fields.Integer)
+    at = _required(fields.String, metadata=TIMESTAMP)
+    status_code = _nullable(fields.Integer, metadata={
+        "description": "The receiver's HTTP status; null when none came."})
+    error = _nullable(fields.String, metadata={
+        "description": "Why it was not delivered: `HTTP 500`, `timeout`, a connection error "
+                       "or `refused: ...` (the URL now resolves to a refused address)."})
+    duration_ms = _required(fields.Float)
+    outcome = _one_of(["delivered", "retrying", "failed"])
+    next_attempt_in_seconds = _nullable(fields.Float)
+
+
+class WebhookDeliveriesSchema(Schema):
+    webhook_id = _required(fields.String)
+    deliveries = _required(fields.List, fields.Nested(DeliveryAttemptSchema))
+
+
+class TaskDeliveriesSchema(Schema):
+    task_id = _required(fields.String)
+    callback_url = _nullable(fields.String)
+    deliveries = _required(fields.List, fields.Nested(DeliveryAttemptSchema))
+
+
+class CallbackSecretSchema(Schema):
+    secret = _required(fields.String, metadata={
+        "description": "Key of the `X-Signature` of this token's callback deliveries."})

@@ -1,10 +1,12 @@
 """marshmallow schemas of the request bodies; one schema per payload."""
 import re
+from urllib.parse import urlsplit
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from tasks.queues import CHANNELS, DEFAULT_PRIORITY, PRIORITIES
 from tasks.sentiment import TASK_TYPES
+from tasks.webhooks.store import EVENT_TYPES
 
 # C0 controls but tab, newline and carriage return; DEL; C1 controls; lone surrogates
 # (JSON's \ud800 escapes), which no UTF-8 store can hold.
@@ -17,6 +19,22 @@ def printable(value: str) -> None:
         raise ValidationError("Contains control characters or invalid Unicode.")
 
 
+MAX_URL_CHARS = 2048
+_WEB_URL = validate.URL(schemes={"http", "https"}, require_tld=False,
+                        error="Not an http or https URL.")
+
+
+def web_url(value: str) -> None:
+    """An absolute http(s) URL without credentials; where it points is checked apart
+    (``tasks.webhooks.addresses``), since that needs a DNS lookup."""
+    if len(value) > MAX_URL_CHARS:
+        raise ValidationError(f"Longer than {MAX_URL_CHARS} characters.")
+    printable(value)
+    _WEB_URL(value)
+    if "@" in urlsplit(value).netloc:
+        raise ValidationError("Credentials in the URL are not supported.")
+
+
 class TaskDataSchema(Schema):
     """The ``data`` of a submission: the message and how to treat it."""
 
@@ -27,6 +45,8 @@ class TaskDataSchema(Schema):
     priority = fields.String(load_default=DEFAULT_PRIORITY, validate=validate.OneOf(PRIORITIES))
     timeout = fields.Float(load_default=None, allow_nan=False,
                            validate=validate.Range(min=0, min_inclusive=False))
+    # POSTed the signed outcome (task.completed or task.failed) once the task ends.
+    callback_url = fields.String(load_default=None, validate=web_url)
 
     def __init__(self, max_text_chars: int, max_timeout_seconds: float, **kwargs):
         super().__init__(**kwargs)
@@ -98,3 +118,13 @@ class FailedTasksQuerySchema(Schema):
     error_code = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=1000))
     before = fields.Float(load_default=None, allow_nan=False)
+
+
+class WebhookSubscriptionSchema(Schema):
+    """The body of ``POST /webhooks``."""
+
+    url = fields.String(required=True, validate=web_url)
+    events = fields.List(fields.String(validate=validate.OneOf(EVENT_TYPES)), required=True,
+                         validate=validate.Length(min=1, max=len(EVENT_TYPES)))
+    description = fields.String(load_default=None,
+                                validate=[validate.Length(min=1, max=200), printable])

@@ -11,6 +11,7 @@ from app.auth import require_operator
 from app.errors import APIError, envelope
 from app.extensions import celery, group_commit, registry
 from app.schemas import FailedTasksQuerySchema
+from app.url_safety import refusal, refuse_unsafe, url_not_allowed
 from app.validation import flatten, json_body, load
 from tasks.messages import analyse_message
 from tasks.registry import Acceptance, RecentCompletions, Refusal
@@ -39,6 +40,8 @@ def submit_task():
     ``Idempotent-Replayed: true`` and the first task's id when the key was used before.
     """
     body = load(current_app.extensions["submission_schema"])
+    if body["data"]["callback_url"]:
+        refuse_unsafe(body["data"]["callback_url"], "data.callback_url")
     task = new_task(body["type"], body["data"], g.principal.id, idempotency_key(),
                     request_ids.current())
     outcome, recent = group_commit().submit(task)
@@ -74,12 +77,20 @@ def submit_batch():
     request_id = request_ids.current()  # every task of the batch keeps the batch's id
     answers: list[dict | None] = [None] * len(items)
     tasks, places = [], []
+    refusals: dict[str, str | None] = {}  # a callback URL is looked up once per batch
     for index, item in enumerate(items):
         try:
             body = schema.load(item)
         except ValidationError as exc:
             answers[index] = envelope("INVALID_INPUT", "Request validation failed.",
                                       flatten(exc.messages))
+            continue
+        url = body["data"]["callback_url"]
+        if url and url not in refusals:
+            refusals[url] = refusal(url)
+        if url and refusals[url]:
+            error = url_not_allowed("data.callback_url", refusals[url])
+            answers[index] = envelope(error.code, error.message, error.details)
             continue
         item_key = None if key is None else f"{key}#{index}"  # one key covers the batch
         tasks.append(new_task(body["type"], body["data"], owner, item_key, request_id))
@@ -205,6 +216,8 @@ def present(task_id: str, task: dict) -> dict:
     }
     if task.get("timeout"):
         answer["timeout"] = float(task["timeout"])
+    if task.get("callback_url"):
+        answer["callback_url"] = task["callback_url"]
     if task["status"] == "completed":
         result = json.loads(task["result"])
         # VADER's key order, whatever order the registry stored them in.

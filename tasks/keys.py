@@ -21,6 +21,16 @@ REAPER_LOCK = PREFIX + "lock:reaper"  # one requeue sweep at a time across worke
 # CUSTOMER_HISTORY_SIZE entries, expires CUSTOMER_HISTORY_TTL_SECONDS after the last write
 CUSTOMER_HISTORY = PREFIX + "customer:%s:history"
 
+# Webhooks (tasks.webhooks). Long-lived ones are listed in the README.
+WEBHOOKS = PREFIX + "webhooks"  # hash: subscription id -> its JSON; long-lived
+WEBHOOK_EVENTS = PREFIX + "webhook_events"  # set: event types some subscription wants; long-lived
+WEBHOOK_OUTBOX = PREFIX + "webhook_outbox"  # stream of events to deliver; capped by MAXLEN
+WEBHOOK_OUTBOX_GROUP = "dispatchers"  # the outbox's consumer group (not a key)
+WEBHOOK_DELIVERIES = PREFIX + "webhook_deliveries:%s"  # list: a subscription's attempts; expires
+TASK_DELIVERIES = PREFIX + "task_deliveries:%s"  # list: a task's callback attempts; expires
+CALLBACK_SECRETS = PREFIX + "callback_secrets"  # hash: token id -> callback secret; long-lived
+WEBHOOK_IN_FLIGHT = PREFIX + "webhook_in_flight:%s"  # zset: attempts running per host; expires
+
 
 def task(task_id: str) -> str:
     return TASK % task_id
@@ -28,6 +38,18 @@ def task(task_id: str) -> str:
 
 def queued(channel: str, priority: str) -> str:
     return QUEUED % (channel, priority)
+
+
+def webhook_deliveries(webhook_id: str) -> str:
+    return WEBHOOK_DELIVERIES % webhook_id
+
+
+def task_deliveries(task_id: str) -> str:
+    return TASK_DELIVERIES % task_id
+
+
+def webhook_in_flight(host: str) -> str:
+    return WEBHOOK_IN_FLIGHT % host
 
 
 def metrics(bucket: int) -> str:

@@ -89,7 +89,8 @@ class TaskRegistry:
     def __init__(self, client: redis.Redis, ttl_seconds: int, event_maxlen: int,
                  estimate_window_seconds: int, max_attempts: int,
                  idempotency_ttl_seconds: int = 86400, requeue_after_seconds: float = 30,
-                 escalation: EscalationRules | None = None):
+                 escalation: EscalationRules | None = None,
+                 webhook_outbox_maxlen: int = 100_000):
         self.client = client
         self.escalation = escalation or EscalationRules.defaults()
         self._config = json.dumps({
@@ -110,6 +111,9 @@ class TaskRegistry:
             "requeue_after": requeue_after_seconds,
             "customer_history": keys.CUSTOMER_HISTORY,
             "escalation": self.escalation.config(),
+            "webhook_events": keys.WEBHOOK_EVENTS,
+            "outbox": keys.WEBHOOK_OUTBOX,
+            "outbox_maxlen": webhook_outbox_maxlen,
             **metrics.config(),
         })
         self._accept = client.register_script(scripts.ACCEPT)
@@ -126,7 +130,7 @@ class TaskRegistry:
         return cls(client, config["TASK_TTL_SECONDS"], config["EVENT_STREAM_MAXLEN"],
                    config["ESTIMATE_WINDOW_SECONDS"], config["MAX_ATTEMPTS"],
                    config["IDEMPOTENCY_TTL_SECONDS"], config["REQUEUE_AFTER_SECONDS"],
-                   EscalationRules.from_settings(config))
+                   EscalationRules.from_settings(config), config["WEBHOOK_OUTBOX_MAXLEN"])
 
     def accept(self, tasks: list[NewTask], groups: list[tuple[str, str]],
                group_of: list[int], capacity: int = 0

@@ -18,19 +18,47 @@ local function waiting_key(channel, priority)
   return string.format(cfg.queued, channel, priority)
 end
 
+-- Appends an event to the stream; returns its stream id and its JSON.
 local function append_event(event)
-  redis.call('XADD', cfg.events, 'MAXLEN', '~', cfg.maxlen, '*', 'event', cjson.encode(event))
+  local encoded = cjson.encode(event)
+  return redis.call('XADD', cfg.events, 'MAXLEN', '~', cfg.maxlen, '*', 'event', encoded),
+         encoded
 end
 
--- A task's state change. ``f``, when given, holds the task's channel, priority, customer_id,
--- worker and request_id already read.
+-- Webhooks: an event is copied to the outbox (which the webhook dispatcher reads) only when
+-- someone is to be told: the task has a callback_url, or a subscription wants the event's
+-- type. The subscribed types are read once per script run, so when webhooks are unused a
+-- script does one SMEMBERS of an empty set and nothing per task. ``owner``, when given, is
+-- the task's owner already read.
+local webhook_types
+local function webhook(kind, event_id, encoded, key, callback, owner)
+  if webhook_types == nil then
+    webhook_types = {}
+    for _, t in ipairs(redis.call('SMEMBERS', cfg.webhook_events)) do webhook_types[t] = true end
+  end
+  if not (callback or webhook_types[kind]) then return end
+  local entry = {'kind', kind, 'event_id', event_id, 'event', encoded,
+                 'owner', owner or redis.call('HGET', key, 'owner') or ''}
+  if callback then
+    entry[#entry + 1] = 'callback'
+    entry[#entry + 1] = callback
+  end
+  redis.call('XADD', cfg.outbox, 'MAXLEN', '~', cfg.outbox_maxlen, '*', unpack(entry))
+end
+local WEBHOOK_KINDS = {completed = 'task.completed', failed = 'task.failed'}
+
+-- A task's state change. ``f``, when given, holds the task's channel, priority,
+-- customer_id, worker, request_id, callback_url and owner already read.
 local function emit(key, id, status, extra, f)
-  f = f or redis.call('HMGET', key, 'channel', 'priority', 'customer_id', 'worker', 'request_id')
+  f = f or redis.call('HMGET', key, 'channel', 'priority', 'customer_id', 'worker',
+                      'request_id', 'callback_url', 'owner')
   local event = {task_id = id, status = status, channel = f[1], priority = f[2],
                  customer_id = f[3] or cjson.null, worker = f[4] or cjson.null,
                  request_id = f[5] or cjson.null, at = now}
   for k, v in pairs(extra or {}) do event[k] = v end
-  append_event(event)
+  local event_id, encoded = append_event(event)
+  local kind = WEBHOOK_KINDS[status]
+  if kind then webhook(kind, event_id, encoded, key, f[6], f[7]) end
 end
 
 -- Metrics are summed in ``tally`` while a script runs and written once at its end.
@@ -272,7 +300,8 @@ for i, item in ipairs(items) do
   local id, result, score = item[1], item[2], item[3]
   local key = task_key(id)
   local f = redis.call('HMGET', key, 'status', 'created_at', 'started_at', 'channel',
-                       'priority', 'customer_id', 'worker', 'owner', 'request_id')
+                       'priority', 'customer_id', 'worker', 'owner', 'request_id',
+                       'callback_url')
   if f[1] == 'processing' then
     local reasons = {}
     if type(score) == 'number' then
@@ -302,11 +331,13 @@ for i, item in ipairs(items) do
       for _, reason in ipairs(reasons) do increments['escalated_' .. reason.rule] = 1 end
     end
     count(f[4], increments)
-    emit(key, id, 'completed', {result = result}, {f[4], f[5], f[6], f[7], f[9]})
+    emit(key, id, 'completed', {result = result}, {f[4], f[5], f[6], f[7], f[9], f[10], f[8]})
     if result.escalate then
-      append_event({type = 'escalation', task_id = id, channel = f[4], priority = f[5],
-                    customer_id = f[6] or cjson.null, sentiment = result.sentiment,
-                    compound = score, reasons = reasons, at = now})
+      local event_id, encoded = append_event({
+        type = 'escalation', task_id = id, channel = f[4], priority = f[5],
+        customer_id = f[6] or cjson.null, sentiment = result.sentiment, compound = score,
+        reasons = reasons, at = now})
+      webhook('task.escalated', event_id, encoded, key, false, f[8])
     end
     done = done + 1
   end

@@ -36,6 +36,8 @@ def new_task(task_type: str, data: dict, owner: str, idempotency_key: str | None
         fields["customer_id"] = data["customer_id"]
     if data.get("timeout") is not None:
         fields["timeout"] = data["timeout"]
+    if data.get("callback_url") is not None:
+        fields["callback_url"] = data["callback_url"]
     return NewTask(new_task_id(), data["channel"], data["priority"], fields,
                    timeout_seconds=data.get("timeout"),
                    idempotency_key=keys.idempotency(owner, idempotency_key)
