@@ -20,6 +20,10 @@ def printable(value: str) -> None:
 
 
 MAX_URL_CHARS = 2048
+# What the OpenAPI document can say of a web_url; where it resolves it cannot.
+WEB_URL_DOC = {"format": "uri", "maxLength": MAX_URL_CHARS,
+               "pattern": r"^https?://[^\s/?#@]+([/?#]\S*)?$",
+               "example": "https://crm.example.com/hooks/sentiment"}
 _WEB_URL = validate.URL(schemes={"http", "https"}, require_tld=False,
                         error="Not an http or https URL.")
 
@@ -46,7 +50,7 @@ class TaskDataSchema(Schema):
     timeout = fields.Float(load_default=None, allow_nan=False,
                            validate=validate.Range(min=0, min_inclusive=False))
     # POSTed the signed outcome (task.completed or task.failed) once the task ends.
-    callback_url = fields.String(load_default=None, validate=web_url)
+    callback_url = fields.String(load_default=None, validate=web_url, metadata=WEB_URL_DOC)
 
     def __init__(self, max_text_chars: int, max_timeout_seconds: float, **kwargs):
         super().__init__(**kwargs)
@@ -123,7 +127,7 @@ class FailedTasksQuerySchema(Schema):
 class WebhookSubscriptionSchema(Schema):
     """The body of ``POST /webhooks``."""
 
-    url = fields.String(required=True, validate=web_url)
+    url = fields.String(required=True, validate=web_url, metadata=WEB_URL_DOC)
     events = fields.List(fields.String(validate=validate.OneOf(EVENT_TYPES)), required=True,
                          validate=validate.Length(min=1, max=len(EVENT_TYPES)))
     description = fields.String(load_default=None,

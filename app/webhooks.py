@@ -90,7 +90,7 @@ def task_deliveries(task_id: str):
             "deliveries": [present_attempt(a) for a in attempts]}
 
 
-@bp.get("/webhooks/callback-secret")
+@bp.get("/callbacks/secret")
 def callback_secret():
     """The secret that signs the callbacks of this token's tasks (any token).
 
@@ -99,7 +99,7 @@ def callback_secret():
     return {"secret": webhook_store().callback_secret(g.principal.id)}
 
 
-@bp.post("/webhooks/callback-secret")
+@bp.post("/callbacks/secret")
 def rotate_callback_secret():
     """A new callback secret for this token; deliveries from now on are signed with it.
 

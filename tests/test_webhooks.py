@@ -137,7 +137,7 @@ def deliveries_of(client, path: str, token: str) -> list[dict]:
 def test_a_callback_is_signed_retried_with_backoff_and_logged(api, worker, dispatching,
                                                               receiver):
     receiver.scripts["/flaky"] = [500, "hang", 200]
-    secret = api.get("/webhooks/callback-secret", headers=bearer()).get_json()["secret"]
+    secret = api.get("/callbacks/secret", headers=bearer()).get_json()["secret"]
     response = api.post("/task", json=submission(callback_url=receiver.url("/flaky")),
                         headers=bearer())
     assert response.status_code == 202
@@ -395,12 +395,12 @@ def test_webhook_management_needs_an_operator_and_valid_events(client):
 
 
 def test_each_token_has_its_own_callback_secret_until_it_rotates_it(client):
-    mine = client.get("/webhooks/callback-secret", headers=bearer()).get_json()["secret"]
-    assert client.get("/webhooks/callback-secret", headers=bearer()).get_json()["secret"] == mine
-    theirs = client.get("/webhooks/callback-secret",
+    mine = client.get("/callbacks/secret", headers=bearer()).get_json()["secret"]
+    assert client.get("/callbacks/secret", headers=bearer()).get_json()["secret"] == mine
+    theirs = client.get("/callbacks/secret",
                         headers=bearer("another-channel-token")).get_json()["secret"]
     assert theirs != mine
-    rotated = client.post("/webhooks/callback-secret", headers=bearer()).get_json()["secret"]
+    rotated = client.post("/callbacks/secret", headers=bearer()).get_json()["secret"]
     assert rotated != mine
-    assert client.get("/webhooks/callback-secret", headers=bearer()).get_json()["secret"] == \
+    assert client.get("/callbacks/secret", headers=bearer()).get_json()["secret"] == \
         rotated
