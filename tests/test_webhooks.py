@@ -404,3 +404,39 @@ def test_each_token_has_its_own_callback_secret_until_it_rotates_it(client):
     assert rotated != mine
     assert client.get("/callbacks/secret", headers=bearer()).get_json()["secret"] == \
         rotated
+
+
+# How the escalation rules (another part of issue 7) are to hand an escalation to webhooks:
+# append it to the event stream, then call the PRELUDE's webhook() with its stream id.
+ESCALATE = """
+local key = task_key(ARGV[2])
+local event = {type = 'escalation', task_id = ARGV[2], channel = 'voice', priority = 'high',
+               customer_id = 'C1', reasons = {'very negative on a high-priority voice call'},
+               at = now}
+local encoded = cjson.encode(event)
+local event_id = redis.call('XADD', cfg.events, '*', 'event', encoded)
+webhook('task.escalated', event_id, encoded, key, false)
+"""
+
+
+def test_an_escalation_reaches_only_the_subscriptions_that_want_escalations(outbox_registry):
+    from tasks import registry_scripts
+    from tasks.webhooks.events import deliveries
+
+    client = outbox_registry.client
+    escalate = client.register_script(registry_scripts.PRELUDE + ESCALATE)
+    task_id = finish(outbox_registry, callback_url="https://cb.example/in")
+    client.delete(keys.WEBHOOK_OUTBOX)
+    escalate(args=[outbox_registry._config, task_id])
+    assert client.xlen(keys.WEBHOOK_OUTBOX) == 0  # nobody subscribed; callbacks never get it
+    store = WebhookStore(client, 60)
+    store.subscribe("https://crm.example/completed", ["task.completed"])
+    wanted = store.subscribe("https://pager.example/esc", ["task.escalated"])
+    escalate(args=[outbox_registry._config, task_id])
+    [(entry_id, entry)] = client.xrange(keys.WEBHOOK_OUTBOX)
+    [delivery] = deliveries({**entry, "outbox_id": entry_id}, store.subscriptions())
+    assert (delivery["webhook_id"], delivery["kind"]) == (wanted["id"], "task.escalated")
+    body = json.loads(delivery["body"])
+    assert (body["type"], body["task_id"], body["customer_id"]) == (
+        "task.escalated", task_id, "C1")
+    assert body["reasons"] == ["very negative on a high-priority voice call"]

@@ -12,6 +12,7 @@ import random
 import time
 from functools import lru_cache
 
+import redis
 from celery import shared_task
 
 import settings
@@ -71,7 +72,11 @@ def attempt_once(store: WebhookStore, delivery: dict, secret: str, attempt: int,
         return sender.Answer(None, f"refused: {exc}", 0.0), exc.transient
 
 
-@shared_task(name=TASK_NAME, bind=True, acks_late=True, max_retries=None)
+# A Redis error (secrets, slots, the log) sends the same attempt again later, never drops it;
+# should the POST itself have gone through, the receiver sees the event twice (same id).
+@shared_task(name=TASK_NAME, bind=True, acks_late=True, max_retries=None,
+             autoretry_for=(redis.RedisError,), retry_backoff=True, retry_backoff_max=60,
+             retry_jitter=True)
 def deliver(self, delivery: dict) -> str:
     """One attempt of one delivery; logs it, then retries later or ends."""
     options = config()
