@@ -274,14 +274,15 @@ def outbox_registry(redis_server):
     client.flushdb()
 
 
-def finish(registry: TaskRegistry, fail: bool = False, **fields) -> str:
-    task = NewTask(new_task_id(), "chat", "normal", {"text": "Fine.", "owner": "o1", **fields})
+def finish(registry: TaskRegistry, fail: bool = False, channel: str = "chat",
+           result: dict | None = None, **fields) -> str:
+    task = NewTask(new_task_id(), channel, "normal", {"text": "Fine.", "owner": "o1", **fields})
     registry.accept([task], [("nowhere", "m")], [0])
     registry.claim([task.task_id], "test-worker")
     if fail:
         registry.fail(task.task_id, "ANALYSIS_FAILED", "boom")
     else:
-        registry.complete({task.task_id: {"sentiment": "neutral", "scores": {}}})
+        registry.complete({task.task_id: result or {"sentiment": "neutral", "scores": {}}})
     return task.task_id
 
 
@@ -406,37 +407,45 @@ def test_each_token_has_its_own_callback_secret_until_it_rotates_it(client):
         rotated
 
 
-# How the escalation rules (another part of issue 7) are to hand an escalation to webhooks:
-# append it to the event stream, then call the PRELUDE's webhook() with its stream id.
-ESCALATE = """
-local key = task_key(ARGV[2])
-local event = {type = 'escalation', task_id = ARGV[2], channel = 'voice', priority = 'high',
-               customer_id = 'C1', reasons = {'very negative on a high-priority voice call'},
-               at = now}
-local encoded = cjson.encode(event)
-local event_id = redis.call('XADD', cfg.events, '*', 'event', encoded)
-webhook('task.escalated', event_id, encoded, key, false)
-"""
+NEGATIVE = {"sentiment": "negative", "scores": {"compound": -0.9}}
 
 
 def test_an_escalation_reaches_only_the_subscriptions_that_want_escalations(outbox_registry):
-    from tasks import registry_scripts
     from tasks.webhooks.events import deliveries
 
     client = outbox_registry.client
-    escalate = client.register_script(registry_scripts.PRELUDE + ESCALATE)
-    task_id = finish(outbox_registry, callback_url="https://cb.example/in")
+    # A callback is told of its task's completion, never of its escalation.
+    finish(outbox_registry, channel="voice", result=NEGATIVE, callback_url="https://cb.example/")
+    assert [entry["kind"] for _, entry in client.xrange(keys.WEBHOOK_OUTBOX)] == [
+        "task.completed"]
     client.delete(keys.WEBHOOK_OUTBOX)
-    escalate(args=[outbox_registry._config, task_id])
-    assert client.xlen(keys.WEBHOOK_OUTBOX) == 0  # nobody subscribed; callbacks never get it
     store = WebhookStore(client, 60)
-    store.subscribe("https://crm.example/completed", ["task.completed"])
+    store.subscribe("https://crm.example/failed", ["task.failed"])
     wanted = store.subscribe("https://pager.example/esc", ["task.escalated"])
-    escalate(args=[outbox_registry._config, task_id])
-    [(entry_id, entry)] = client.xrange(keys.WEBHOOK_OUTBOX)
+    task_id = finish(outbox_registry, channel="voice", result=NEGATIVE)
+    [(entry_id, entry)] = client.xrange(keys.WEBHOOK_OUTBOX)  # the escalation only
     [delivery] = deliveries({**entry, "outbox_id": entry_id}, store.subscriptions())
     assert (delivery["webhook_id"], delivery["kind"]) == (wanted["id"], "task.escalated")
     body = json.loads(delivery["body"])
-    assert (body["type"], body["task_id"], body["customer_id"]) == (
-        "task.escalated", task_id, "C1")
-    assert body["reasons"] == ["very negative on a high-priority voice call"]
+    assert (body["type"], body["task_id"], body["channel"]) == ("task.escalated", task_id,
+                                                                "voice")
+    assert [reason["rule"] for reason in body["reasons"]] == ["strongly_negative_channel"]
+    assert body["id"] in {event_id for event_id, _ in client.xrange(keys.EVENTS)}
+
+
+def test_an_escalated_voice_message_is_delivered_to_its_subscriber(api, worker, dispatching,
+                                                                   receiver):
+    created = api.post("/webhooks", json={"url": receiver.url("/escalations"),
+                                          "events": ["task.escalated"]},
+                       headers=bearer(OPERATOR_TOKEN)).get_json()
+    text = "This is terrible. The worst, most awful service ever. I hate it!"
+    task_id = api.post("/task", json=submission(text, channel="voice", customer_id="C7"),
+                       headers=bearer()).get_json()["task_id"]
+    [request] = wait_until(lambda: receiver.received("/escalations"), 30,
+                           message="the escalation's delivery")
+    assert signing.verify(created["secret"], request.body, request.headers["X-Signature"])
+    assert request.headers["X-Webhook-Event"] == "task.escalated"
+    body = json.loads(request.body)
+    assert (body["task_id"], body["customer_id"], body["sentiment"]) == (task_id, "C7",
+                                                                         "negative")
+    assert "strongly_negative_channel" in [reason["rule"] for reason in body["reasons"]]
