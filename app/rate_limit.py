@@ -6,7 +6,7 @@ hosts. Responses carry ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and
 ``Retry-After``. When Redis cannot be reached the limit is not enforced (fail open): the
 routes that need Redis answer 503 anyway, and monitoring keeps working.
 """
-from flask import Flask, g, request
+from flask import Flask, Response, g, request
 from flask_limiter import Limiter
 
 # Short waits: a Redis outage must not add seconds to every request before it fails open.
@@ -28,6 +28,17 @@ def _request_cost() -> int:
     return 1
 
 
+def _retry_after_only_on_refusals(response: Response) -> Response:
+    """Keep ``Retry-After`` for answers that ask the client to wait.
+
+    flask-limiter adds it, as its window's reset, to every answer; on a 202 a client that
+    honours it would pause for nothing. The ``X-RateLimit-*`` headers still say the same.
+    """
+    if response.status_code not in (429, 503):
+        response.headers.pop("Retry-After", None)
+    return response
+
+
 def init_app(app: Flask) -> None:
     """Limit every authenticated request; call after ``auth.init_app`` so tokens are known."""
     limit = app.config["RATE_LIMIT"].strip()
@@ -44,6 +55,8 @@ def init_app(app: Flask) -> None:
         headers_enabled=True,
         swallow_errors=True,
     )
+    # Registered before the limiter's own hook, so it runs after it (Flask runs them in reverse).
+    app.after_request(_retry_after_only_on_refusals)
     limiter.init_app(app)
     for view in app.view_functions.values():
         if getattr(view, "auth_public", False):

@@ -28,7 +28,7 @@ TASK_TYPE = "sentiment_analysis"
 FINISHED = frozenset({"completed", "failed", "cancelled"})
 MAX_BATCH_SIZE = 1000  # the API's default MAX_BATCH_SIZE
 MAX_BATCH_BYTES = 15 * 2 ** 20  # under the API's default MAX_BATCH_CONTENT_LENGTH, 16 MiB
-# Answers whose Retry-After means something: flask-limiter adds one to every answer.
+# Answers whose Retry-After means "wait": the API sends it with nothing else.
 HINTED = frozenset({429, 503})
 POLL_FIRST_SECONDS, POLL_MAX_SECONDS = 0.2, 2.0
 FIELDS = ("text", "channel", "priority", "customer_id", "timeout")
@@ -107,8 +107,8 @@ class Client:
             if not refused:
                 break
             pending = refused
-            # The batch's answer is a 202: its Retry-After (flask-limiter puts one on every
-            # answer) says nothing about the queue. Back off with jitter instead.
+            # The batch's answer is a 202, which says nothing about when the queue has room:
+            # back off with jitter.
             time.sleep(backoff_delay(round_number, self.backoff_base, self.backoff_cap))
         return answers
 

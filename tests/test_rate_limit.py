@@ -17,6 +17,13 @@ def test_every_response_carries_the_rate_limit_headers(limited):
     assert int(response.headers["X-RateLimit-Reset"]) > 0
 
 
+def test_only_a_refusal_asks_the_client_to_wait(limited):
+    accepted = limited.post("/task", json=submission(), headers=bearer())
+
+    assert accepted.status_code == 202 and "Retry-After" not in accepted.headers
+    assert accepted.headers["X-RateLimit-Remaining"] == "2"
+
+
 def test_over_the_limit_is_429_in_the_envelope_with_retry_after(limited):
     for _ in range(3):
         assert limited.post("/task", json=submission(), headers=bearer()).status_code == 202
