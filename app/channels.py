@@ -1,4 +1,5 @@
-"""Channel routes: each channel's load, recent response time and sentiments."""
+"""Channel routes: each channel's load, recent response time and sentiments; pausing a
+channel or a priority."""
 from flask import Blueprint, current_app
 
 from app import formatting
@@ -8,7 +9,7 @@ from app.monitoring import priority_steps, window_seconds
 from tasks import keys, metric_windows
 from tasks.backlog import read_backlog
 from tasks.channel_status import channel_statuses
-from tasks.queues import CHANNELS
+from tasks.queues import CHANNELS, PRIORITIES
 from workers import state
 from workers.pausing import paused_channels
 
@@ -26,7 +27,7 @@ def list_channels():
     "processing": 5, "workers": 2, "completed": 310, "failed": 0, "response_time_p95_ms": 3100,
     "sentiment": {"positive": 200, "neutral": 80, "negative": 30}, "escalated": 4},
     "voice": {...},
-    "email": {...}}}``
+    "email": {...}}, "priorities": {"high": "active", "normal": "active", "low": "paused"}}``
     """
     client = current_app.extensions["redis"]
     backlog = read_backlog(client, priority_steps())
@@ -52,7 +53,10 @@ def list_channels():
             "sentiment": channel.sentiment,
             "escalated": channel.escalated,
         }
-    return {"window_seconds": seconds, "channels": channels}
+    paused_priorities = _registry().paused_priorities()
+    return {"window_seconds": seconds, "channels": channels,
+            "priorities": {p: PAUSED if p in paused_priorities else "active"
+                           for p in PRIORITIES}}
 
 
 @bp.post("/channels/<channel>/pause")
@@ -75,6 +79,40 @@ def resume_channel(channel: str):
     require_operator()
     current_app.extensions["redis"].srem(keys.PAUSED, known_channel(channel))
     return {"channel": channel, "status": "resumed"}
+
+
+@bp.post("/priorities/<priority>/pause")
+def pause_priority(priority: str):
+    """Stop workers taking this priority's tasks, on every channel (operator).
+
+    Submissions are still accepted. Response 200: ``{"priority": "low", "status": "paused",
+    "messages_set_aside": 12}``
+    """
+    require_operator()
+    moved = _registry().pause_priority(known_priority(priority))
+    return {"priority": priority, "status": PAUSED, "messages_set_aside": moved}
+
+
+@bp.post("/priorities/<priority>/resume")
+def resume_priority(priority: str):
+    """Let workers take this priority's tasks again, oldest first (operator).
+
+    Response 200: ``{"priority": "low", "status": "resumed", "messages_returned": 12}``
+    """
+    require_operator()
+    moved = _registry().resume_priority(known_priority(priority))
+    return {"priority": priority, "status": "resumed", "messages_returned": moved}
+
+
+def _registry():
+    return current_app.extensions["registry"]
+
+
+def known_priority(priority: str) -> str:
+    if priority not in PRIORITIES:
+        raise APIError("PRIORITY_NOT_FOUND", "No such priority.",
+                       {"priority": priority, "priorities": list(PRIORITIES)})
+    return priority
 
 
 def known_channel(channel: str) -> str:

@@ -33,6 +33,7 @@ _CODES = (
               "to another channel token)."),
     ErrorCode("NOT_FOUND", 404, "No such route."),
     ErrorCode("CHANNEL_NOT_FOUND", 404, "No such channel; `details` lists the channels."),
+    ErrorCode("PRIORITY_NOT_FOUND", 404, "No such priority; `details` lists the priorities."),
     ErrorCode("TASK_NOT_RETRYABLE", 409, "Only a failed task can be retried."),
     ErrorCode("TASK_NOT_CANCELLABLE", 409, "Only a task still waiting can be cancelled."),
     ErrorCode("METHOD_NOT_ALLOWED", 405, "The route exists but not for this method; see the "

@@ -180,6 +180,19 @@ class ChannelPauseSchema(Schema):
     status = _one_of(["paused", "resumed"])
 
 
+class PriorityPausedSchema(Schema):
+    priority = _one_of(PRIORITIES)
+    status = _one_of(["paused"])
+    messages_set_aside = _required(fields.Integer, metadata={
+        "description": "Celery messages moved out of the queues (each may carry several tasks)."})
+
+
+class PriorityResumedSchema(Schema):
+    priority = _one_of(PRIORITIES)
+    status = _one_of(["resumed"])
+    messages_returned = _required(fields.Integer)
+
+
 class CancelledTaskSchema(Schema):
     task_id = _required(fields.String)
     status = _one_of(["cancelled"])
@@ -372,6 +385,9 @@ class ChannelsSchema(Schema):
     window_seconds = _required(fields.Integer)
     channels = _required(fields.Dict, keys=fields.String(validate=validate.OneOf(CHANNELS)),
                          values=fields.Nested(ChannelSchema))
+    priorities = _required(fields.Dict, keys=fields.String(validate=validate.OneOf(PRIORITIES)),
+                           values=fields.String(validate=validate.OneOf(["active", "paused"])),
+                           metadata={"description": "Whether each priority is paused."})
 
 
 class CustomerMessageSchema(Schema):

@@ -16,6 +16,10 @@ IDEMPOTENCY = PREFIX + "idem:%s:%s"  # token id and Idempotency-Key -> task id; 
 # hash "channel:priority" -> accept time of the newest task claimed from that list; long-lived
 CLAIMED_UPTO = PREFIX + "claimed-upto"
 PAUSED = PREFIX + "paused"  # set of paused channels, which workers stop consuming; long-lived
+PAUSED_PRIORITIES = PREFIX + "paused_priorities"  # set of paused priorities; long-lived
+# list per channel and priority: the Celery messages of a paused priority, in kombu's order,
+# set aside where no worker reads them; emptied back into the queue on resume
+PARKED = PREFIX + "parked:%s:%s"
 REAPER_LOCK = PREFIX + "lock:reaper"  # one requeue sweep at a time across workers; expires
 # sorted set per customer: their recent completed messages by completion time; bounded to
 # CUSTOMER_HISTORY_SIZE entries, expires CUSTOMER_HISTORY_TTL_SECONDS after the last write
@@ -50,6 +54,10 @@ def task_deliveries(task_id: str) -> str:
 
 def webhook_in_flight(host: str) -> str:
     return WEBHOOK_IN_FLIGHT % host
+
+
+def parked(channel: str, priority: str) -> str:
+    return PARKED % (channel, priority)
 
 
 def metrics(bucket: int) -> str:

@@ -13,7 +13,8 @@ import redis
 from tasks import keys, metrics
 from tasks import registry_scripts as scripts
 from tasks.escalation import EscalationRules, rule_score
-from tasks.queues import CHANNELS, PRIORITIES
+from tasks.messages import list_key
+from tasks.queues import CHANNELS, PRIORITIES, queue_for
 
 TASK_ID_PREFIX = "task_"
 DEAD_LETTER_SCAN = 200  # dead-letter ids read per round trip while filtering a page
@@ -101,6 +102,8 @@ class TaskRegistry:
             "events": keys.EVENTS,
             "metrics": keys.METRICS,
             "dead": keys.DEAD,
+            "paused_priorities": keys.PAUSED_PRIORITIES,
+            "parked": keys.PARKED,
             "channels": CHANNELS,
             "priorities": PRIORITIES,
             "ttl": ttl_seconds,
@@ -123,6 +126,9 @@ class TaskRegistry:
         self._requeue = client.register_script(scripts.REQUEUE)
         self._retry = client.register_script(scripts.RETRY)
         self._cancel = client.register_script(scripts.CANCEL)
+        self._park = client.register_script(scripts.PARK)
+        self._pause = client.register_script(scripts.PAUSE)
+        self._resume = client.register_script(scripts.RESUME)
 
     @classmethod
     def from_settings(cls, client: redis.Redis, config) -> "TaskRegistry":
@@ -260,6 +266,25 @@ class TaskRegistry:
     def retry(self, messages: dict[str, tuple[str, str]]) -> list[str]:
         """Send failed tasks back to their queues, each with its message; returns those sent."""
         return self._retry(args=[self._config, json.dumps(messages)])
+
+    def pause_priority(self, priority: str) -> int:
+        """Stop workers taking ``priority``'s tasks on every channel; returns messages moved."""
+        return self._pause(args=[self._config, priority, self._lists_of(priority)])
+
+    def resume_priority(self, priority: str) -> int:
+        """Give ``priority``'s set-aside messages back to the queues; returns how many."""
+        return self._resume(args=[self._config, priority, self._lists_of(priority)])
+
+    def paused_priorities(self) -> set[str]:
+        return set(self.client.smembers(keys.PAUSED_PRIORITIES))
+
+    def park(self, messages: list[tuple[str, str, str, str]]) -> None:
+        """Enqueue (list key, message, channel, priority) messages, parked while paused."""
+        self._park(args=[self._config, json.dumps(messages)])
+
+    @staticmethod
+    def _lists_of(priority: str) -> str:
+        return json.dumps({channel: list_key(queue_for(channel), priority) for channel in CHANNELS})
 
     def cancel(self, task_id: str) -> str | None:
         """Cancel a waiting task; returns None, or the status that prevented it."""

@@ -18,6 +18,23 @@ local function waiting_key(channel, priority)
   return string.format(cfg.queued, channel, priority)
 end
 
+-- A task's Celery message goes to its queue's list, or, while its priority is paused, to a
+-- parked list no worker reads (``PAUSE`` and ``RESUME`` move them between the two).
+local paused_priorities
+local function message_list(list_key, channel, priority)
+  if paused_priorities == nil then
+    paused_priorities = {}
+    for _, p in ipairs(redis.call('SMEMBERS', cfg.paused_priorities)) do
+      paused_priorities[p] = true
+    end
+  end
+  if paused_priorities[priority] then return string.format(cfg.parked, channel, priority) end
+  return list_key
+end
+local function enqueue(list_key, message, channel, priority)
+  redis.call('LPUSH', message_list(list_key, channel, priority), message)
+end
+
 -- Appends an event to the stream; returns its stream id and its JSON.
 local function append_event(event)
   local encoded = cjson.encode(event)
@@ -153,11 +170,11 @@ for i, item in ipairs(batch.items) do
       if p == item.priority then break end
     end
     out[i] = {'accepted', position}
-    used[item.group] = true
+    used[item.group] = {item.channel, item.priority}
   end
 end
 for group, route in ipairs(batch.groups) do
-  if used[group] then redis.call('LPUSH', route[1], route[2]) end
+  if used[group] then enqueue(route[1], route[2], used[group][1], used[group][2]) end
 end
 
 local completed, service_ms = 0, 0
@@ -191,6 +208,9 @@ for i = 3, #ARGV do
   local status = f[1]
   if not status then
     out[#out + 1] = {id, 'missing'}
+  elseif status == 'queued' and message_list('', f[4], f[5]) ~= '' then
+    -- Its priority was paused after this message left the queue: the worker parks it again.
+    out[#out + 1] = {id, 'paused'}
   elseif status == 'processing' and tonumber(f[8]) > now - cfg.requeue_after then
     -- Claimed recently by another message (a duplicate): that claim finishes it. Were its
     -- worker lost, the requeue sweep brings the task back once REQUEUE_AFTER has passed.
@@ -379,7 +399,7 @@ for id, route in pairs(cjson.decode(ARGV[3])) do
     local waiting = redis.call('ZSCORE', waiting_key(f[3], f[4]), id)
     if waiting and tonumber(waiting) < cutoff then
       local newest = redis.call('HGET', cfg.claimed_upto, f[3] .. ':' .. f[4])
-      stale = redis.call('LLEN', route[1]) == 0
+      stale = redis.call('LLEN', message_list(route[1], f[3], f[4])) == 0
               or (newest ~= false and tonumber(newest) > tonumber(waiting))
     end
   end
@@ -388,7 +408,7 @@ for id, route in pairs(cjson.decode(ARGV[3])) do
     if ARGV[4] == '1' and f[1] == 'processing' then redis.call('HINCRBY', key, 'attempts', -1) end
     redis.call('ZREM', cfg.processing, id)
     redis.call('ZADD', waiting_key(f[3], f[4]), now, id)
-    redis.call('LPUSH', route[1], route[2])
+    enqueue(route[1], route[2], f[3], f[4])
     emit(key, id, 'queued', {requeued = true})
     requeued[#requeued + 1] = id
   elseif f[1] ~= 'processing' then
@@ -413,7 +433,7 @@ for id, route in pairs(cjson.decode(ARGV[2])) do
     redis.call('EXPIRE', key, cfg.ttl)
     redis.call('ZREM', cfg.dead, id)
     redis.call('ZADD', waiting_key(f[2], f[3]), now, id)
-    redis.call('LPUSH', route[1], route[2])
+    enqueue(route[1], route[2], f[2], f[3])
     emit(key, id, 'queued', {retried = true})
     retried[#retried + 1] = id
   end
@@ -435,4 +455,41 @@ count(f[2], {cancelled = 1})
 emit(key, id, 'cancelled')
 write_tally()
 return 1
+"""
+
+# ARGV[2] a JSON list of [list key, message, channel, priority]. Enqueues messages a worker
+# received for a priority paused since they left their queue: they go to the parked list.
+PARK = PRELUDE + """
+for _, m in ipairs(cjson.decode(ARGV[2])) do enqueue(m[1], m[2], m[3], m[4]) end
+return 1
+"""
+
+# ARGV[2] a priority, ARGV[3] a JSON object {channel: that priority's list key}. Pauses the
+# priority: its messages waiting in each channel's queue move, in order, to parked lists.
+PAUSE = PRELUDE + """
+redis.call('SADD', cfg.paused_priorities, ARGV[2])
+local moved = 0
+for channel, list_key in pairs(cjson.decode(ARGV[3])) do
+  local parked = string.format(cfg.parked, channel, ARGV[2])
+  -- kombu pushes on the left and pops on the right: moving right to left keeps the order.
+  while redis.call('RPOPLPUSH', list_key, parked) do moved = moved + 1 end
+end
+return moved
+"""
+
+# ARGV as for PAUSE. Resumes the priority: parked messages go back, ahead of any message
+# that reached the queue meanwhile (they are older), oldest first served.
+RESUME = PRELUDE + """
+redis.call('SREM', cfg.paused_priorities, ARGV[2])
+local moved = 0
+for channel, list_key in pairs(cjson.decode(ARGV[3])) do
+  local parked = string.format(cfg.parked, channel, ARGV[2])
+  local messages = redis.call('LRANGE', parked, 0, -1)  -- newest first
+  for i = 1, #messages, 1000 do
+    redis.call('RPUSH', list_key, unpack(messages, i, math.min(i + 999, #messages)))
+  end
+  redis.call('DEL', parked)
+  moved = moved + #messages
+end
+return moved
 """

@@ -88,6 +88,9 @@ def analyse_tasks(self, task_ids: list[str]) -> int:
     worker = self.request.hostname or "unknown"
     started = time.perf_counter()
     rows = with_redis_retry(registry.claim, task_ids, worker)
+    paused = [c.task_id for c in rows if c.outcome == "paused"]
+    if paused:
+        park(registry, self.app, paused)
     claims = [c for c in rows if c.outcome == "claimed"]
     if len(claims) > 1 and any(claim.attempt > 1 for claim in claims):
         # This group's message came back: a worker died on it. Send each task on in a
@@ -165,3 +168,12 @@ def release(registry: TaskRegistry, celery, claims) -> None:
     messages = {task_id: analyse_message(celery, [task_id], channel, priority)
                 for task_id, (channel, priority) in routes.items()}
     with_redis_retry(registry.release, messages)
+
+
+def park(registry: TaskRegistry, celery, task_ids: list[str]) -> None:
+    """Set aside tasks whose priority was paused after their message left the queue."""
+    by_route: dict[tuple[str, str], list[str]] = {}
+    for task_id, route in with_redis_retry(registry.routes, task_ids).items():
+        by_route.setdefault(route, []).append(task_id)
+    with_redis_retry(registry.park, [(*analyse_message(celery, ids, *route), *route)
+                                     for route, ids in by_route.items()])
