@@ -117,6 +117,9 @@ SETTINGS = (
             "Largest `data.timeout` a submission may ask for."),
     Setting("ESTIMATE_WINDOW_SECONDS", "60", int,
             "Window of recent completions whose rate gives `estimated_process_time`."),
+    Setting("TASK_SEARCH_SCAN_LIMIT", "2000", int,
+            "Most task ids one `GET /tasks` request reads while filtering; past it the page "
+            "ends early with a `next_cursor` to continue from."),
     Setting("EVENT_STREAM_MAXLEN", "100000", int,
             "Approximate number of task events kept in the Redis event stream."),
     Setting("EMBEDDED_REDIS_PORT", "6379", int,

@@ -40,9 +40,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         customers,
         dashboard,
         docs,
+        erasure,
         monitoring,
         openapi,
         request_metrics,
+        task_search,
         tasks,
         webhooks,
         workers,
@@ -51,6 +53,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     request_metrics.init_app(app)
     app.register_blueprint(tasks.bp)
+    app.register_blueprint(task_search.bp)
+    app.register_blueprint(erasure.bp)
     app.register_blueprint(monitoring.bp)
     app.register_blueprint(workers.bp)
     app.register_blueprint(channels.bp)

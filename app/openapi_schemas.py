@@ -15,12 +15,11 @@ from tasks.escalation import RULES
 from tasks.health import DEGRADED as HEALTH_DEGRADED
 from tasks.health import HEALTHY, UNHEALTHY
 from tasks.queues import CHANNELS, PRIORITIES
+from tasks.registry import TASK_STATUSES
 from tasks.sentiment import TASK_TYPES
 from tasks.webhooks.store import EVENT_TYPES
 from workers import state
 
-# The registry's task states (its Lua scripts write them); "accepted" is only POST's word.
-TASK_STATUSES = ("queued", "processing", "completed", "failed", "cancelled")
 TIMESTAMP = {"format": "date-time", "example": "2026-11-29T14:18:56.087+00:00"}
 
 

@@ -1,10 +1,12 @@
 """marshmallow schemas of the request bodies; one schema per payload."""
 import re
+from datetime import UTC
 from urllib.parse import urlsplit
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from tasks.queues import CHANNELS, DEFAULT_PRIORITY, PRIORITIES
+from tasks.registry import TASK_STATUSES
 from tasks.sentiment import TASK_TYPES
 from tasks.webhooks.store import EVENT_TYPES
 
@@ -39,13 +41,17 @@ def web_url(value: str) -> None:
         raise ValidationError("Credentials in the URL are not supported.")
 
 
+def customer_id_field(**kwargs) -> fields.String:
+    """A customer id: 1 to 128 characters, no control characters."""
+    return fields.String(validate=[validate.Length(min=1, max=128), printable], **kwargs)
+
+
 class TaskDataSchema(Schema):
     """The ``data`` of a submission: the message and how to treat it."""
 
     text = fields.String(required=True)
     channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
-    customer_id = fields.String(load_default=None,
-                                validate=[validate.Length(min=1, max=128), printable])
+    customer_id = customer_id_field(load_default=None)
     priority = fields.String(load_default=DEFAULT_PRIORITY, validate=validate.OneOf(PRIORITIES))
     timeout = fields.Float(load_default=None, allow_nan=False,
                            validate=validate.Range(min=0, min_inclusive=False))
@@ -132,3 +138,31 @@ class WebhookSubscriptionSchema(Schema):
                          validate=validate.Length(min=1, max=len(EVENT_TYPES)))
     description = fields.String(load_default=None,
                                 validate=[validate.Length(min=1, max=200), printable])
+
+
+MAX_SEARCH_LIMIT = 500
+MAX_PREVIEW_CHARS = 500
+
+
+class TaskSearchQuerySchema(Schema):
+    """The query of ``GET /tasks``: filters, paging and the optional text preview."""
+
+    status = fields.String(load_default=None, validate=validate.OneOf(TASK_STATUSES))
+    channel = fields.String(load_default=None, validate=validate.OneOf(CHANNELS))
+    priority = fields.String(load_default=None, validate=validate.OneOf(PRIORITIES))
+    customer_id = customer_id_field(load_default=None)
+    since = fields.AwareDateTime(load_default=None, default_timezone=UTC, metadata={
+        "description": "Accepted at or after this time (ISO 8601; UTC when no offset)."})
+    until = fields.AwareDateTime(load_default=None, default_timezone=UTC, metadata={
+        "description": "Accepted before this time (ISO 8601; UTC when no offset)."})
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_SEARCH_LIMIT))
+    cursor = fields.String(load_default=None, validate=validate.Length(min=1, max=1024),
+                           metadata={"description": "The `next_cursor` of the previous page."})
+    preview = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_PREVIEW_CHARS),
+                             metadata={"description": "Characters of each text to include as "
+                                                      "`text_preview`; 0 (default): none."})
+
+    @validates_schema
+    def _range_is_forward(self, data: dict, **kwargs) -> None:
+        if data["since"] and data["until"] and data["since"] >= data["until"]:
+            raise ValidationError("Must be later than since.", "until")

@@ -24,6 +24,11 @@ REAPER_LOCK = PREFIX + "lock:reaper"  # one requeue sweep at a time across worke
 # sorted set per customer: their recent completed messages by completion time; bounded to
 # CUSTOMER_HISTORY_SIZE entries, expires CUSTOMER_HISTORY_TTL_SECONDS after the last write
 CUSTOMER_HISTORY = PREFIX + "customer:%s:history"
+# sorted set of every task id by accept time, for GET /tasks; long-lived, entries older than
+# TASK_TTL_SECONDS trimmed by each accept
+TASK_INDEX = PREFIX + "tasks:created"
+# sorted set per customer of its task ids by accept time, for GET /tasks and erasure; expires
+CUSTOMER_TASKS = PREFIX + "customer:%s:tasks"
 
 # Webhooks (tasks.webhooks). Long-lived ones are listed in the README.
 WEBHOOKS = PREFIX + "webhooks"  # hash: subscription id -> its JSON; long-lived
@@ -58,6 +63,10 @@ def webhook_in_flight(host: str) -> str:
 
 def parked(channel: str, priority: str) -> str:
     return PARKED % (channel, priority)
+
+
+def customer_tasks(customer_id: str) -> str:
+    return CUSTOMER_TASKS % customer_id
 
 
 def metrics(bucket: int) -> str:

@@ -17,9 +17,13 @@ from tasks.messages import list_key
 from tasks.queues import CHANNELS, PRIORITIES, queue_for
 
 TASK_ID_PREFIX = "task_"
+# The states the scripts write; "accepted" is only the word of POST /task's answer.
+TASK_STATUSES = ("queued", "processing", "completed", "failed", "cancelled")
 DEAD_LETTER_SCAN = 200  # dead-letter ids read per round trip while filtering a page
 DEAD_LETTER_SCAN_LIMIT = 20  # at most this many times a page's limit are read per request
 RELEASE_ALL = 1e18  # a requeue cutoff later than any start time
+# A customer's task index lives this long past TASK_TTL_SECONDS (see hold_customer_index).
+CUSTOMER_INDEX_GRACE_SECONDS = 86400
 
 
 def new_task_id() -> str:
@@ -104,6 +108,9 @@ class TaskRegistry:
             "dead": keys.DEAD,
             "paused_priorities": keys.PAUSED_PRIORITIES,
             "parked": keys.PARKED,
+            "task_index": keys.TASK_INDEX,
+            "customer_tasks": keys.CUSTOMER_TASKS,
+            "customer_grace": CUSTOMER_INDEX_GRACE_SECONDS,
             "channels": CHANNELS,
             "priorities": PRIORITIES,
             "ttl": ttl_seconds,

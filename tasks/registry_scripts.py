@@ -17,6 +17,17 @@ local function task_key(id) return string.format(cfg.task, id) end
 local function waiting_key(channel, priority)
   return string.format(cfg.queued, channel, priority)
 end
+local function customer_key(customer) return string.format(cfg.customer_tasks, customer) end
+
+-- Erasure finds a customer's tasks through its index, so the index must outlive each of
+-- them. An accept makes it live TTL + grace; only a task changed more than grace after its
+-- accept (a long pause, a late retry) could outlive that, and such a change extends it. In
+-- the usual case this is a comparison, no write.
+local function hold_customer_index(customer, created)
+  if customer and created and now - tonumber(created) > cfg.customer_grace then
+    redis.call('EXPIRE', customer_key(customer), cfg.ttl + cfg.customer_grace)
+  end
+end
 
 -- A task's Celery message goes to its queue's list, or, while its priority is paused, to a
 -- parked list no worker reads (``PAUSE`` and ``RESUME`` move them between the two).
@@ -104,12 +115,13 @@ end
 -- Tasks failed by one run get distinct scores, so a page boundary never falls between ties.
 local failures = 0
 local function fail(key, id, code, message)
-  local f = redis.call('HMGET', key, 'channel', 'priority')
+  local f = redis.call('HMGET', key, 'channel', 'priority', 'customer_id', 'created_at')
   redis.call('ZREM', waiting_key(f[1], f[2]), id)
   redis.call('ZREM', cfg.processing, id)
   redis.call('HSET', key, 'status', 'failed', 'error_code', code, 'error_message', message,
              'finished_at', now_s)
   redis.call('EXPIRE', key, cfg.ttl)
+  hold_customer_index(f[3], f[4])
   redis.call('ZADD', cfg.dead, now + failures / 1000000, id)
   failures = failures + 1
   count(f[1], {failed = 1, ['failed_' .. code] = 1})
@@ -136,7 +148,7 @@ for _, p in ipairs(cfg.priorities) do
   total = total + waiting[p]
 end
 
-local out, used = {}, {}
+local out, used, customers = {}, {}, {}
 for i, item in ipairs(batch.items) do
   local earlier = item.idempotency_key ~= cjson.null and redis.call('GET', item.idempotency_key)
   if earlier then
@@ -155,9 +167,18 @@ for i, item in ipairs(batch.items) do
       fields[#fields + 1] = 'expires_at'
       fields[#fields + 1] = string.format('%.6f', now + item.timeout)
     end
+    if item.idempotency_key ~= cjson.null then  -- so that erasure can remove the key too
+      fields[#fields + 1] = 'idempotency_key'
+      fields[#fields + 1] = item.idempotency_key
+    end
     redis.call('HSET', key, unpack(fields))
     redis.call('EXPIRE', key, cfg.ttl)
     redis.call('ZADD', waiting_key(item.channel, item.priority), now, item.id)
+    redis.call('ZADD', cfg.task_index, now, item.id)
+    if item.fields.customer_id ~= nil then
+      redis.call('ZADD', customer_key(item.fields.customer_id), now, item.id)
+      customers[item.fields.customer_id] = true
+    end
     if item.idempotency_key ~= cjson.null then
       redis.call('SET', item.idempotency_key, item.id, 'EX', cfg.idempotency_ttl)
     end
@@ -175,6 +196,18 @@ for i, item in ipairs(batch.items) do
 end
 for group, route in ipairs(batch.groups) do
   if used[group] then enqueue(route[1], route[2], used[group][1], used[group][2]) end
+end
+
+-- The indexes of GET /tasks: ids accepted more than TTL ago leave the index of all tasks
+-- (each costs one removal, once); a customer's index keeps an old id while its task lives.
+local horizon = string.format('%.6f', now - cfg.ttl)
+if next(used) ~= nil then redis.call('ZREMRANGEBYSCORE', cfg.task_index, '-inf', horizon) end
+for customer in pairs(customers) do
+  local index = customer_key(customer)
+  redis.call('EXPIRE', index, cfg.ttl + cfg.customer_grace)
+  for _, old in ipairs(redis.call('ZRANGEBYSCORE', index, '-inf', horizon, 'LIMIT', 0, 4)) do
+    if redis.call('EXISTS', task_key(old)) == 0 then redis.call('ZREM', index, old) end
+  end
 end
 
 local completed, service_ms = 0, 0
@@ -204,7 +237,7 @@ for i = 3, #ARGV do
   local id = ARGV[i]
   local key = task_key(id)
   local f = redis.call('HMGET', key, 'status', 'text', 'expires_at', 'channel', 'priority',
-                       'attempts', 'created_at', 'started_at', 'request_id')
+                       'attempts', 'created_at', 'started_at', 'request_id', 'customer_id')
   local status = f[1]
   if not status then
     out[#out + 1] = {id, 'missing'}
@@ -231,6 +264,7 @@ for i = 3, #ARGV do
       redis.call('HSET', key, 'status', 'processing', 'started_at', now_s, 'worker', worker)
       local attempt = redis.call('HINCRBY', key, 'attempts', 1)
       redis.call('EXPIRE', key, cfg.ttl)
+      hold_customer_index(f[10], f[7])
       redis.call('ZADD', cfg.processing, now, id)
       emit(key, id, 'processing', {attempt = attempt, worker = worker})
       out[#out + 1] = {id, 'claimed', f[2], attempt, f[9]}
@@ -340,6 +374,7 @@ for i, item in ipairs(items) do
     redis.call('HSET', key, 'status', 'completed', 'result', cjson.encode(result),
                'finished_at', now_s)
     redis.call('EXPIRE', key, cfg.ttl)
+    hold_customer_index(f[6], f[2])
     redis.call('ZREM', cfg.processing, id)
     local latency_ms = (now - tonumber(f[2])) * 1000
     local increments = {completed = 1, ['sentiment_' .. result.sentiment] = 1,
@@ -424,13 +459,15 @@ RETRY = PRELUDE + """
 local retried = {}
 for id, route in pairs(cjson.decode(ARGV[2])) do
   local key = task_key(id)
-  local f = redis.call('HMGET', key, 'status', 'channel', 'priority')
+  local f = redis.call('HMGET', key, 'status', 'channel', 'priority', 'customer_id',
+                       'created_at')
   if f[1] == 'failed' then
     redis.call('HDEL', key, 'error_code', 'error_message', 'finished_at', 'started_at',
                'expires_at')
     redis.call('HSET', key, 'status', 'queued', 'attempts', 0)
     redis.call('HINCRBY', key, 'retries', 1)
     redis.call('EXPIRE', key, cfg.ttl)
+    hold_customer_index(f[4], f[5])
     redis.call('ZREM', cfg.dead, id)
     redis.call('ZADD', waiting_key(f[2], f[3]), now, id)
     enqueue(route[1], route[2], f[2], f[3])
@@ -446,10 +483,12 @@ return retried
 CANCEL = PRELUDE + """
 local id = ARGV[2]
 local key = task_key(id)
-local f = redis.call('HMGET', key, 'status', 'channel', 'priority')
+local f = redis.call('HMGET', key, 'status', 'channel', 'priority', 'customer_id',
+                     'created_at')
 if f[1] ~= 'queued' then return f[1] or 'missing' end
 redis.call('HSET', key, 'status', 'cancelled', 'finished_at', now_s)
 redis.call('EXPIRE', key, cfg.ttl)
+hold_customer_index(f[4], f[5])
 redis.call('ZREM', waiting_key(f[2], f[3]), id)
 count(f[2], {cancelled = 1})
 emit(key, id, 'cancelled')
