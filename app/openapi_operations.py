@@ -14,6 +14,7 @@ from flask import Flask
 from marshmallow import Schema, fields, validate
 
 from app import openapi_schemas as answers
+from app.task_search import SEARCH_QUERY
 from app.tasks import FAILED_QUERY
 
 # Every route behind a token may answer these, whatever it does.
@@ -45,6 +46,10 @@ def _worker_start(app: Flask) -> Schema:
 
 def _failed_tasks(app: Flask) -> Schema:
     return FAILED_QUERY
+
+
+def _task_search(app: Flask) -> Schema:
+    return SEARCH_QUERY
 
 
 def _window(app: Flask) -> Schema:
@@ -90,6 +95,10 @@ OPERATIONS = {
     "tasks.retry_task": Operation({202: answers.RetriedTaskSchema},
                                   ("TASK_NOT_FOUND", "TASK_NOT_RETRYABLE", "REDIS_UNAVAILABLE"),
                                   operator=True),
+    "search.list_tasks": Operation({200: answers.TaskPageSchema},
+                                   ("INVALID_INPUT", "REDIS_UNAVAILABLE"), query=_task_search),
+    "erasure.erase_customer": Operation({200: answers.ErasureSchema},
+                                        ("INVALID_INPUT", "REDIS_UNAVAILABLE"), operator=True),
     "monitoring.live": Operation({200: answers.LiveSchema}),
     # Redis away is part of the answer (status unhealthy), not an error envelope.
     "monitoring.health": Operation({200: answers.HealthSchema, 503: answers.HealthSchema},

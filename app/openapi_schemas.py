@@ -164,6 +164,50 @@ class FailedTasksPageSchema(Schema):
         "description": "The `before` of the next page; null on the last page."})
 
 
+class TaskSummarySchema(Schema):
+    """One task in a list: its state and label; ``GET /task/{task_id}`` has the rest."""
+
+    task_id = _required(fields.String)
+    status = _one_of(TASK_STATUSES)
+    channel = _nullable(fields.String, validate=validate.OneOf(CHANNELS))
+    priority = _nullable(fields.String, validate=validate.OneOf(PRIORITIES))
+    customer_id = _nullable(fields.String)
+    created_at = _nullable(fields.String, metadata=TIMESTAMP)
+    finished_at = _nullable(fields.String, metadata=TIMESTAMP)
+    sentiment = _nullable(fields.String, metadata={"description": "When completed."})
+    error_code = _nullable(fields.String, metadata={"description": "When failed."})
+    text_preview = fields.String(allow_none=True, metadata={
+        "description": "The text's first `preview` characters, when `preview` was asked."})
+
+
+class TaskPageSchema(Schema):
+    """One page of ``GET /tasks``."""
+
+    tasks = _required(fields.List, fields.Nested(TaskSummarySchema))
+    next_cursor = _nullable(fields.String, metadata={
+        "description": "Pass as `cursor` for the next page; null once there is none. A page "
+                       "may hold fewer than `limit` tasks (even none) while it is set."})
+
+
+class ErasedSchema(Schema):
+    """What an erasure removed."""
+
+    tasks = _required(fields.Integer)
+    tasks_by_status = _required(fields.Dict, keys=fields.String(
+        validate=validate.OneOf(TASK_STATUSES)), values=fields.Integer())
+    idempotency_keys = _required(fields.Integer)
+    history = _required(fields.Integer, metadata={"description": "1 when a history was held."})
+    events = _required(fields.Integer, metadata={
+        "description": "Task events naming the customer, deleted from the event stream."})
+
+
+class ErasureSchema(Schema):
+    """``DELETE /customers/{customer_id}``'s answer."""
+
+    customer_id = _required(fields.String)
+    erased = _required(fields.Nested, ErasedSchema)
+
+
 class RetriedSchema(Schema):
     retried = _required(fields.Integer)
     task_ids = _required(fields.List, fields.String())

@@ -46,6 +46,10 @@ schema = schemathesis.openapi.from_dict(DOCUMENT, config=schemathesis.Config.fro
         # A batch answers 202 with an error per invalid item, by design, not 400 for all.
         {"include-operation-id": "tasks.submit_batch", "checks": {
             "negative_data_rejection": {"enabled": False}}},
+        # Only cursors the API wrote continue a listing, and `until` must follow `since`:
+        # rules a schema cannot state, so some schema-valid queries are refused, by design.
+        {"include-operation-id": "search.list_tasks", "checks": {
+            "positive_data_acceptance": {"enabled": False}}},
     ],
 }))
 
