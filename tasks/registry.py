@@ -95,7 +95,8 @@ class TaskRegistry:
                  estimate_window_seconds: int, max_attempts: int,
                  idempotency_ttl_seconds: int = 86400, requeue_after_seconds: float = 30,
                  escalation: EscalationRules | None = None,
-                 webhook_outbox_maxlen: int = 100_000):
+                 webhook_outbox_maxlen: int = 100_000,
+                 customer_index_grace_seconds: int = CUSTOMER_INDEX_GRACE_SECONDS):
         self.client = client
         self.escalation = escalation or EscalationRules.defaults()
         self._config = json.dumps({
@@ -110,7 +111,7 @@ class TaskRegistry:
             "parked": keys.PARKED,
             "task_index": keys.TASK_INDEX,
             "customer_tasks": keys.CUSTOMER_TASKS,
-            "customer_grace": CUSTOMER_INDEX_GRACE_SECONDS,
+            "customer_grace": customer_index_grace_seconds,
             "channels": CHANNELS,
             "priorities": PRIORITIES,
             "ttl": ttl_seconds,

@@ -20,11 +20,11 @@ end
 local function customer_key(customer) return string.format(cfg.customer_tasks, customer) end
 
 -- Erasure finds a customer's tasks through its index, so the index must outlive each of
--- them. An accept makes it live TTL + grace; only a task changed more than grace after its
--- accept (a long pause, a late retry) could outlive that, and such a change extends it. In
--- the usual case this is a comparison, no write.
+-- them. After an accept it lives at least TTL + grace / 2 more; only a task changed more
+-- than grace / 2 after its accept (a long pause, a late retry) could outlive that, and such
+-- a change extends it. In the usual case this is a comparison, no write.
 local function hold_customer_index(customer, created)
-  if customer and created and now - tonumber(created) > cfg.customer_grace then
+  if customer and created and now - tonumber(created) > cfg.customer_grace / 2 then
     redis.call('EXPIRE', customer_key(customer), cfg.ttl + cfg.customer_grace)
   end
 end
@@ -177,7 +177,7 @@ for i, item in ipairs(batch.items) do
     redis.call('ZADD', cfg.task_index, now, item.id)
     if item.fields.customer_id ~= nil then
       redis.call('ZADD', customer_key(item.fields.customer_id), now, item.id)
-      customers[item.fields.customer_id] = true
+      customers[item.fields.customer_id] = item.id
     end
     if item.idempotency_key ~= cjson.null then
       redis.call('SET', item.idempotency_key, item.id, 'EX', cfg.idempotency_ttl)
@@ -202,11 +202,18 @@ end
 -- (each costs one removal, once); a customer's index keeps an old id while its task lives.
 local horizon = string.format('%.6f', now - cfg.ttl)
 if next(used) ~= nil then redis.call('ZREMRANGEBYSCORE', cfg.task_index, '-inf', horizon) end
-for customer in pairs(customers) do
+for customer, id in pairs(customers) do
   local index = customer_key(customer)
-  redis.call('EXPIRE', index, cfg.ttl + cfg.customer_grace)
-  for _, old in ipairs(redis.call('ZRANGEBYSCORE', index, '-inf', horizon, 'LIMIT', 0, 4)) do
-    if redis.call('EXISTS', task_key(old)) == 0 then redis.call('ZREM', index, old) end
+  -- EXPIRE is a write the AOF and replicas receive: renewed only once per grace / 2.
+  if redis.call('TTL', index) < cfg.ttl + cfg.customer_grace / 2 then
+    redis.call('EXPIRE', index, cfg.ttl + cfg.customer_grace)
+  end
+  -- Amortised: one accept in 16 (by its random id) drops up to 32 gone ids, more than the
+  -- 16 accepts added, so a customer's index stays as long as its tasks' lives need.
+  if string.sub(id, -1) == '0' then
+    for _, old in ipairs(redis.call('ZRANGEBYSCORE', index, '-inf', horizon, 'LIMIT', 0, 32)) do
+      if redis.call('EXISTS', task_key(old)) == 0 then redis.call('ZREM', index, old) end
+    end
   end
 end
 

@@ -14,7 +14,7 @@ from conftest import (
 )
 from tasks import keys
 from tasks.connections import redis_now
-from tasks.registry import NewTask, new_task_id
+from tasks.registry import NewTask, TaskRegistry, new_task_id
 from tasks.task_search import TaskQuery, TaskSearch
 
 MAX_PAGES = 200  # a cursor that never ends fails the test instead of hanging it
@@ -238,7 +238,11 @@ def test_accepts_trim_the_index_as_tasks_expire(redis_server, redis_client):
     registry = app.extensions["registry"]
     old = store(registry, 3, customer_id="CUST-OLD")
     time.sleep(2.1)  # past the TTL: the hashes are gone
-    new = store(registry, 1, customer_id="CUST-OLD")
+    # One accept in 16, picked by its random id's last digit, trims a customer's index.
+    task = NewTask(new_task_id()[:-1] + "0", "chat", "normal",
+                   {"text": "Hello again", "owner": "test", "customer_id": "CUST-OLD"})
+    registry.accept([task], [("nowhere", "message")], [0])
+    new = [task.task_id]
 
     assert redis_client.zrange(keys.TASK_INDEX, 0, -1) == new
     assert redis_client.zrange(keys.customer_tasks("CUST-OLD"), 0, -1) == new
@@ -263,3 +267,26 @@ def test_sources_are_merged_in_order_whatever_the_chunk(registry, redis_client):
         cursor = page.next
 
     assert listed == newest_first(redis_client, waiting)
+
+
+def test_a_late_change_keeps_the_customers_index_alive(redis_client):
+    """The index outlives every task it names: erasure finds them all through it."""
+    registry = TaskRegistry(redis_client, ttl_seconds=30, event_maxlen=1000,
+                            estimate_window_seconds=60, max_attempts=3,
+                            customer_index_grace_seconds=2)
+    [claimed] = store(registry, 1, customer_id="LATE-CLAIM")
+    [cancelled] = store(registry, 1, customer_id="LATE-CANCEL")
+    [retried] = store(registry, 1, customer_id="LATE-RETRY")
+    [untouched] = store(registry, 1, customer_id="UNTOUCHED")
+    registry.claim([retried], "test-worker")
+    registry.fail(retried, "ANALYSIS_FAILED", "for the test")
+    assert redis_client.pttl(keys.customer_tasks("UNTOUCHED")) > 31_000  # TTL + grace
+    time.sleep(1.3)  # past half the grace: a change now would outlive the index
+
+    registry.claim([claimed], "test-worker")
+    registry.cancel(cancelled)
+    registry.retry({retried: ("nowhere", "message")})
+
+    for customer in ("LATE-CLAIM", "LATE-CANCEL", "LATE-RETRY"):
+        assert redis_client.pttl(keys.customer_tasks(customer)) > 31_000, customer
+    assert redis_client.pttl(keys.customer_tasks("UNTOUCHED")) < 31_000
