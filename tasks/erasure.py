@@ -3,7 +3,8 @@
 The customer's index (``keys.CUSTOMER_TASKS``) names every task of that customer still
 stored (the accept and state-change scripts keep it alive as long as any of them). Each
 script run erases one chunk of them atomically: the task hash (text, result), its place in
-the indexes and in the waiting, processing and dead-letter sets, and its idempotency key.
+the indexes and in the waiting, processing and dead-letter sets, its idempotency key and
+the log of its callback deliveries.
 Celery messages name task ids only; a worker that takes the message of an erased task finds
 it missing and does nothing. Then the customer's history and the events of the stream that
 name the customer go too.
@@ -37,7 +38,7 @@ for _, id in ipairs(ids) do
       redis.call('DEL', f[5])
       keys_removed = keys_removed + 1
     end
-    redis.call('DEL', key)
+    redis.call('DEL', key, string.format(cfg.task_deliveries, id))
     by_status[f[1]] = (by_status[f[1]] or 0) + 1
   end
   redis.call('ZREM', cfg.task_index, id)
@@ -99,7 +100,7 @@ class Eraser:
         self._config = json.dumps({
             "task": keys.TASK, "queued": keys.QUEUED, "processing": keys.PROCESSING,
             "dead": keys.DEAD, "task_index": keys.TASK_INDEX,
-            "customer_tasks": keys.CUSTOMER_TASKS})
+            "customer_tasks": keys.CUSTOMER_TASKS, "task_deliveries": keys.TASK_DELIVERIES})
         self._erase_tasks = client.register_script(ERASE_TASKS)
         self._erase_events = client.register_script(ERASE_EVENTS)
 

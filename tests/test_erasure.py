@@ -68,9 +68,11 @@ def test_erasure_removes_every_trace_of_the_customer_and_nothing_else(client, re
     kept = [stored(registry, "KEEP", key="keep-1"), stored(registry, "KEEP")]
     registry.claim(kept[:1], "test-worker")
     registry.complete({kept[0]: analyse_one("Thanks, all sorted!")})
-    redis_client.rpush(keys.customer_history("CUST/ERASE"), "negative")
-    redis_client.rpush(keys.customer_history("KEEP"), "positive")
+    # Completions wrote each customer's history (GET /customers/{id}/sentiment).
+    assert redis_client.exists(keys.customer_history("CUST/ERASE"),
+                               keys.customer_history("KEEP")) == 2
     erased = [queued, processing, completed, failed, cancelled, erased_too]
+    redis_client.lpush(keys.task_deliveries(completed), '{"outcome": "delivered"}')
 
     response = operator(client, "DELETE", "/customers/CUST%2FERASE")
 
@@ -97,7 +99,9 @@ def test_erasure_removes_every_trace_of_the_customer_and_nothing_else(client, re
     # The other customer is untouched.
     assert operator(client, "GET", f"/task/{kept[0]}").get_json()["status"] == "completed"
     assert operator(client, "GET", f"/task/{kept[1]}").get_json()["status"] == "queued"
-    assert redis_client.lrange(keys.customer_history("KEEP"), 0, -1) == ["positive"]
+    assert [m["task_id"] for m in operator(client, "GET", "/customers/KEEP/sentiment")
+            .get_json()["messages"]] == [kept[0]]
+    assert not redis_client.exists(keys.customer_history("CUST/ERASE"))
     assert len(events_naming(redis_client, "KEEP")) == 4  # 2 queued, processing, completed
     assert redis_client.get(keys.idempotency(OWNER, "keep-1")) == kept[0]
 
