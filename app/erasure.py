@@ -3,6 +3,7 @@ import logging
 
 from flask import Blueprint, current_app
 from marshmallow import Schema, ValidationError
+from werkzeug.routing import PathConverter
 
 from app.auth import require_operator
 from app.errors import APIError
@@ -17,13 +18,20 @@ bp = Blueprint("erasure", __name__)
 CUSTOMER_ID = Schema.from_dict({"customer_id": customer_id_field(required=True)})()
 
 
+class CustomerIdConverter(PathConverter):
+    """A customer id in a path: it may hold a slash (sent as %2F, which the server decodes),
+    but not end in ``/sentiment``, which is ``GET /customers/{customer_id}/sentiment``."""
+
+    regex = r"[^/].*?(?<!/sentiment)"
+
+
 @bp.record_once
 def _create_eraser(state) -> None:
+    state.app.url_map.converters["customer_id"] = CustomerIdConverter
     state.app.extensions["eraser"] = Eraser(state.app.extensions["redis"])
 
 
-# path: a customer id may hold a slash (sent as %2F, which the server decodes).
-@bp.delete("/customers/<path:customer_id>")
+@bp.delete("/customers/<customer_id:customer_id>")
 def erase_customer(customer_id: str):
     """Erase every stored trace of a customer, for a privacy request (operator token).
 

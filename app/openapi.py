@@ -49,10 +49,11 @@ CONTROL_CHARACTERS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
 PRINTABLE_PATTERN = f"^[^{CONTROL_CHARACTERS}]*$"
 TEXT_PATTERN = (f"^[^{CONTROL_CHARACTERS}]*[^\\s{CONTROL_CHARACTERS}]"
                 f"[^{CONTROL_CHARACTERS}]*$")
-# Path parameters the views validate beyond "a string" (app.schemas.customer_id_field).
+# Path parameters, by path, that the view validates beyond "a string".
 PATH_PARAMETERS = {
-    "customer_id": {"type": "string", "minLength": 1, "maxLength": 128,
-                    "pattern": PRINTABLE_PATTERN},
+    "/customers/{customer_id}": {  # app.erasure, with app.schemas.customer_id_field
+        "customer_id": {"type": "string", "minLength": 1, "maxLength": 128,
+                        "pattern": PRINTABLE_PATTERN}},
 }
 
 _ANY_OBJECT_OR_NULL = {"type": "object", "nullable": True}
@@ -136,7 +137,7 @@ def build_document(app: Flask) -> dict:
     for path, operations in paths.items():
         spec.path(path=path, operations=operations, parameters=[
             {"name": name, "in": "path", "required": True,
-             "schema": PATH_PARAMETERS.get(name, {"type": "string"})}
+             "schema": PATH_PARAMETERS.get(path, {}).get(name, {"type": "string"})}
             for name in _ARGUMENT.findall(path.replace("{", "<").replace("}", ">"))])
     document = spec.to_dict()
     _drop_null_from_queries(document)
