@@ -16,6 +16,8 @@ repeats nor skips a task that stays in its source.
 import base64
 import binascii
 import json
+import math
+import re
 from dataclasses import dataclass
 
 import redis
@@ -25,6 +27,7 @@ from tasks.queues import CHANNELS, PRIORITIES
 
 CHUNK = 200  # ids read from each source per step of the walk
 PREVIEW_BYTES_PER_CHAR = 4  # UTF-8: the script cuts bytes, at a character boundary
+SCORE = re.compile(r"-?\d+(\.\d+)?(e[-+]?\d+)?")  # a sorted-set score as Redis writes it
 
 BY_CREATED, CUSTOMER, QUEUED, PROCESSING, FAILED = (
     "created", "customer", "queued", "processing", "failed")
@@ -167,10 +170,12 @@ class Cursor:
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
             source, score, task_id = json.loads(raw)
-            float(score)
         except (binascii.Error, UnicodeDecodeError, TypeError, ValueError) as exc:
             raise ValueError("not a cursor of this API") from exc
-        if not all(isinstance(part, str) for part in (source, score, task_id)):
+        # The score goes to Redis as a range bound: only a finite number it can parse.
+        if not (isinstance(source, str) and isinstance(task_id, str)
+                and isinstance(score, str) and SCORE.fullmatch(score)
+                and math.isfinite(float(score))):
             raise ValueError("not a cursor of this API")
         return cls(source, score, task_id)
 

@@ -1,4 +1,6 @@
 """GET /tasks: newest first, filters, paging by cursor, owner isolation, the scan budget."""
+import base64
+import json
 import time
 
 import pytest
@@ -221,6 +223,17 @@ def test_a_bad_query_is_invalid_input(client, query, field):
     error = error_of(client.get(f"/tasks?{query}", headers=bearer(OPERATOR_TOKEN)),
                      "INVALID_INPUT")
     assert field in error["details"]
+
+
+@pytest.mark.parametrize("forged", [["created", "nan", "task_x"], ["created", "1e999", "t"],
+                                    ["created", " 1", "t"], ["created", 1.5, "t"], ["created"]])
+def test_a_forged_cursor_is_invalid_input(client, forged):
+    cursor = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode()
+
+    error = error_of(client.get(f"/tasks?cursor={cursor}", headers=bearer(OPERATOR_TOKEN)),
+                     "INVALID_INPUT")
+
+    assert error["details"] == {"cursor": "not a cursor of this API"}
 
 
 def test_a_cursor_only_continues_the_query_it_came_from(client, registry):
