@@ -208,8 +208,8 @@ for customer, id in pairs(customers) do
   if redis.call('TTL', index) < cfg.ttl + cfg.customer_grace / 2 then
     redis.call('EXPIRE', index, cfg.ttl + cfg.customer_grace)
   end
-  -- Amortised: one accept in 16 (by its random id) drops up to 32 gone ids, more than the
-  -- 16 accepts added, so a customer's index stays as long as its tasks' lives need.
+  -- Amortised: one accept in 16 (by its random id's last digit) drops up to 32 ids whose
+  -- task is gone, more than 16 accepts add, so gone ids do not pile up.
   if string.sub(id, -1) == '0' then
     for _, old in ipairs(redis.call('ZRANGEBYSCORE', index, '-inf', horizon, 'LIMIT', 0, 32)) do
       if redis.call('EXISTS', task_key(old)) == 0 then redis.call('ZREM', index, old) end
