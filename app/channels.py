@@ -25,7 +25,8 @@ def list_channels():
     Response 200: ``{"window_seconds": 60, "channels": {"chat": {"status": "active",
     "current_load": 45, "response_time": "2s", "response_time_ms": 2012.5, "queued": 40,
     "processing": 5, "workers": 2, "completed": 310, "failed": 0, "response_time_p95_ms": 3100,
-    "sentiment": {"positive": 200, "neutral": 80, "negative": 30}, "escalated": 4},
+    "sentiment": {"positive": 200, "neutral": 80, "negative": 30, "mixed": 6, "unknown": 2},
+    "escalated": 4},
     "voice": {...},
     "email": {...}}, "priorities": {"high": "active", "normal": "active", "low": "paused"}}``
     """

@@ -9,7 +9,8 @@ from marshmallow import Schema, fields, validate
 
 from app.errors import CODES, TASK_ERROR_CODES
 from app.monitoring import MAX_WINDOW_SECONDS, MIN_WINDOW_SECONDS
-from tasks.channel_status import ACTIVE, DEGRADED, IDLE, SENTIMENTS
+from tasks import analysis
+from tasks.channel_status import ACTIVE, DEGRADED, IDLE
 from tasks.customer_history import IMPROVING, STABLE, WORSENING
 from tasks.escalation import RULES
 from tasks.health import DEGRADED as HEALTH_DEGRADED
@@ -107,12 +108,49 @@ class EscalationReasonSchema(Schema):
         "example": "compound -0.8316 is at or below -0.6 on a high-priority message"})
 
 
-class TaskResultSchema(Schema):
-    """The analysis of a completed task."""
+class ClassScoresSchema(Schema):
+    """Each class's share; they sum to 1 (within their rounding to 4 decimals)."""
 
-    sentiment = _one_of(SENTIMENTS)
-    confidence = _required(fields.Float, validate=validate.Range(min=0, max=1))
+    positive = _required(fields.Float, validate=validate.Range(min=0, max=1))
+    negative = _required(fields.Float, validate=validate.Range(min=0, max=1))
+    neutral = _required(fields.Float, validate=validate.Range(min=0, max=1))
+    mixed = _required(fields.Float, validate=validate.Range(min=0, max=1))
+
+
+class SentenceSchema(Schema):
+    """One sentence: ``text[start:end]`` (offsets in Unicode code points) and its VADER score."""
+
+    start = _required(fields.Integer, validate=validate.Range(min=0))
+    end = _required(fields.Integer, validate=validate.Range(min=0))
+    compound = _required(fields.Float, validate=validate.Range(min=-1, max=1))
+    sentiment = _one_of(analysis.SENTENCE_LABELS)
+
+
+class TaskResultSchema(Schema):
+    """The analysis of a completed task (README, "The result")."""
+
+    sentiment = _one_of(analysis.LABELS, metadata={
+        "description": "The class with the highest score; `unknown` when VADER cannot "
+                       "judge the text (not English, too few words it knows)."})
+    confidence = _required(fields.Float, validate=validate.Range(min=0, max=1), metadata={
+        "description": "The lead of the label's class score over the runner-up's; 0 when "
+                       "`unknown`."})
+    confidence_band = _one_of(analysis.CONFIDENCE_BANDS)
+    intensity = _nullable(fields.String, validate=validate.OneOf(analysis.INTENSITIES),
+                          metadata={"description": "Five levels of `document_score`; null "
+                                                   "when `unknown`."})
+    document_score = _required(fields.Float, validate=validate.Range(min=-1, max=1), metadata={
+        "description": "The whole text's compound; for a long text, the weighted mean of "
+                       "its sentences' compounds."})
+    class_scores = _nullable(fields.Nested, ClassScoresSchema, metadata={
+        "description": "Null when `unknown`."})
     scores = _required(fields.Nested, ScoresSchema)
+    sentences = _required(fields.List, fields.Nested(SentenceSchema))
+    language = _required(fields.String, metadata={
+        "description": "The language CLD2 reliably finds (`en`, `de`, ...), or `und`.",
+        "example": "en"})
+    lexicon_coverage = _required(fields.Float, validate=validate.Range(min=0, max=1), metadata={
+        "description": "The share of the text's tokens that VADER knows."})
     model = _required(fields.Nested, ModelSchema)
     escalate = _required(fields.Boolean, metadata={
         "description": "true when an escalation rule flagged the message for a person."})
@@ -403,9 +441,13 @@ class MetricsSchema(Schema):
 
 
 class SentimentCountsSchema(Schema):
+    """Tasks completed in the window, by ``result.sentiment``."""
+
     positive = _required(fields.Integer)
     neutral = _required(fields.Integer)
     negative = _required(fields.Integer)
+    mixed = _required(fields.Integer)
+    unknown = _required(fields.Integer)
 
 
 class ChannelSchema(Schema):

@@ -13,6 +13,7 @@ from app.extensions import celery, group_commit, registry
 from app.schemas import FailedTasksQuerySchema
 from app.url_safety import refusal, refuse_unsafe, url_not_allowed
 from app.validation import flatten, json_body, load
+from tasks.analysis import RESULT_FIELDS
 from tasks.messages import analyse_message
 from tasks.registry import Acceptance, RecentCompletions, Refusal
 from tasks.submission import new_task, store
@@ -220,11 +221,11 @@ def present(task_id: str, task: dict) -> dict:
         answer["callback_url"] = task["callback_url"]
     if task["status"] == "completed":
         result = json.loads(task["result"])
-        # VADER's key order, whatever order the registry stored them in.
+        # The analysis's key order and VADER's, whatever order the registry stored them in.
+        ordered = {key: result[key] for key in RESULT_FIELDS if key in result}
         scores = {key: result["scores"][key] for key in SCORE_KEYS}
         answer["result"] = {
-            "sentiment": result["sentiment"], "confidence": result["confidence"],
-            "scores": scores, "model": result["model"], **escalation(result),
+            **ordered, **result, "scores": scores, **escalation(result),
             "processing_time": formatting.duration(result["processing_time_ms"] / 1000),
             "processing_time_ms": result["processing_time_ms"], **echo}
     elif task["status"] == "failed":

@@ -8,13 +8,14 @@ when it has work or finished some within the window; ``idle`` otherwise.
 """
 from dataclasses import dataclass
 
+from tasks.analysis import LABELS
 from tasks.backlog import Backlog
 from tasks.metric_windows import Window
 from tasks.queues import CHANNELS, queue_for
 from workers.state import WorkerState
 
 ACTIVE, IDLE, DEGRADED = "active", "idle", "degraded"
-SENTIMENTS = ("positive", "neutral", "negative")
+SENTIMENTS = LABELS  # every label the analysis gives, each counted by COMPLETE
 FAILURE_SHARE_DEGRADED = 0.5
 MIN_FINISHED_FOR_FAILURE_SHARE = 4
 

@@ -2,14 +2,17 @@
 
 Everything is a gauge read at scrape time from Redis, so any API process gives the same
 answer: queue depths and the age of the oldest waiting task (which Flower does not export),
-workers by status, and the windowed response times, rates and error rates of ``/metrics``.
+workers by status, the windowed response times, rates and error rates of ``/metrics``, and
+the completed tasks of the window by channel and sentiment (every label, zeros included).
 """
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 
+from tasks.analysis import LABELS
 from tasks.backlog import Backlog
 from tasks.performance import Performance
+from tasks.queues import CHANNELS
 
 PROMETHEUS_TYPES = ("application/openmetrics-text", "text/plain")
 JSON_TYPES = ("application/json", "application/*", "*/*")
@@ -111,6 +114,15 @@ class Snapshot:
         for channel, count in perf.escalations()["by_channel"].items():
             escalations.add_metric([channel], count)
         yield escalations
+        sentiments = GaugeMetricFamily(
+            "sp_tasks_completed_by_sentiment",
+            "Tasks completed within the window, by channel and result sentiment.",
+            labels=["channel", "sentiment"])
+        for channel in CHANNELS:
+            for sentiment in LABELS:
+                sentiments.add_metric([channel, sentiment],
+                                      perf.tasks.get(f"sentiment_{sentiment}", channel))
+        yield sentiments
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

@@ -4,6 +4,7 @@ import json
 import pytest
 import redis as redis_py
 import requests
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from conftest import (
     CHANNEL_TOKEN,
@@ -15,7 +16,7 @@ from conftest import (
     wait_until,
 )
 from tasks import keys
-from tasks.analysis import polarity_scores
+from tasks.analysis import analyse
 
 
 def post_batch(client, items, **headers):
@@ -108,5 +109,9 @@ def test_batch_results_equal_in_process_vader(api_server, worker, redis_client):
         return tasks if all(tasks) else None
     stored = wait_until(results, 60, interval=0.2, message="the batch to complete")
 
-    for text, result in zip(texts, stored, strict=True):
-        assert json.loads(result)["scores"] == polarity_scores(text), text
+    stock_vader = SentimentIntensityAnalyzer()
+    for text, stored_result in zip(texts, stored, strict=True):
+        result = json.loads(stored_result)
+        assert result["scores"] == stock_vader.polarity_scores(text), text
+        assert result.pop("processing_time_ms") >= 0
+        assert result == analyse(text), text

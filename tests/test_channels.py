@@ -44,8 +44,10 @@ def channels(api) -> dict:
 def test_channels_show_load_response_time_and_sentiment(api, server, store, tmp_path):
     chat = [submit(api, text="Great, thank you so much!") for _ in range(4)]
     chat.append(submit(api, text="This is terrible and I am angry."))
+    chat.append(submit(api, text="Great food! Terrible service."))  # mixed
+    chat.append(submit(api, text="Das ist ein sehr schlechter Service"))  # unknown: German
     email = [submit(api, channel="email") for _ in range(2)]
-    assert channels(api)["chat"]["current_load"] == 5
+    assert channels(api)["chat"]["current_load"] == 7
     assert channels(api)["chat"]["status"] == "degraded"  # waiting, nobody consumes chat
 
     with running_worker(server.url, tmp_path, "--concurrency", "1", "--queues", "chat,voice",
@@ -56,13 +58,14 @@ def test_channels_show_load_response_time_and_sentiment(api, server, store, tmp_
 
     chat_now, email_now, voice_now = answer["chat"], answer["email"], answer["voice"]
     assert chat_now["status"] == "active"
-    assert chat_now["current_load"] == 0 and chat_now["completed"] == 5
-    assert chat_now["sentiment"] == {"positive": 4, "neutral": 0, "negative": 1}
+    assert chat_now["current_load"] == 0 and chat_now["completed"] == 7
+    assert chat_now["sentiment"] == {"positive": 4, "neutral": 0, "negative": 1, "mixed": 1,
+                                     "unknown": 1}
     assert chat_now["workers"] == 1
     # The end-to-end time the registry recorded for each task, accepted to finished.
     latencies = [(float(store.hget(keys.task(t), "finished_at"))
                   - float(store.hget(keys.task(t), "created_at"))) * 1000 for t in chat]
-    assert chat_now["response_time_ms"] == pytest.approx(sum(latencies) / 5, abs=0.01)
+    assert chat_now["response_time_ms"] == pytest.approx(sum(latencies) / 7, abs=0.01)
     assert chat_now["response_time"].endswith("s")
     assert max(latencies) <= chat_now["response_time_p95_ms"] <= max(latencies) * BIN_GROWTH
     # Email waits and no online worker consumes it.
@@ -78,7 +81,8 @@ def test_idle_channels_with_nothing_measured(api):
         assert channel["status"] == "idle"
         assert channel["current_load"] == 0
         assert channel["response_time"] is None and channel["response_time_ms"] is None
-        assert channel["sentiment"] == {"positive": 0, "neutral": 0, "negative": 0}
+        assert channel["sentiment"] == {"positive": 0, "neutral": 0, "negative": 0, "mixed": 0,
+                                        "unknown": 0}
 
 
 def test_channels_need_a_token(api):

@@ -283,6 +283,25 @@ def test_prometheus_text_has_queue_depth_and_oldest_task_age(api):
     assert families["sp_api_requests_per_second"].samples[0].value >= 0
 
 
+def test_prometheus_counts_completed_tasks_by_channel_and_sentiment(app, api, store):
+    registry = TaskRegistry.from_settings(store, app.config)
+    labels = ["mixed", "unknown", "unknown", "positive"]
+    task_ids = [submit(api, channel="email") for _ in labels]
+    registry.claim(task_ids, "worker-test")
+    registry.complete({task_id: {"sentiment": label, "processing_time_ms": 1.0}
+                       for task_id, label in zip(task_ids, labels, strict=True)})
+
+    response = api.get("/metrics", headers={**OPERATOR, "Accept": "text/plain; version=0.0.4"})
+
+    families = {f.name: f for f in text_string_to_metric_families(response.get_data(as_text=True))}
+    counts = {(s.labels["channel"], s.labels["sentiment"]): s.value
+              for s in families["sp_tasks_completed_by_sentiment"].samples}
+    assert counts[("email", "unknown")] == 2
+    assert counts[("email", "mixed")] == counts[("email", "positive")] == 1
+    assert counts[("chat", "mixed")] == counts[("email", "negative")] == 0
+    assert len(counts) == 3 * 5  # every channel and label, zeros included
+
+
 def test_a_prometheus_scraper_gets_openmetrics(api):
     submit(api)
     scraper = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
