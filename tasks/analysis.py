@@ -14,7 +14,8 @@
 - ``scores``: VADER's ``polarity_scores`` of the whole text, untouched.
 - ``sentences``: the text cut by ``tasks.sentences`` (``text[start:end]`` is the sentence),
   each with VADER's compound of that sentence alone and VADER's label of it. One VADER call
-  per sentence; a text of one sentence reuses the whole-text call.
+  per sentence (none for a sentence of which VADER knows no word: it scores 0); a text of
+  one sentence reuses the whole-text call.
 - ``document_score`` (-1..1): the compound of the whole text, except for a long text (over
   ``LONG_TEXT_CHARS``, 140 characters: the tweets VADER was validated on; of two sentences or
   more), whose compound saturates:
@@ -57,7 +58,12 @@ import threading
 from functools import lru_cache
 from importlib.metadata import version
 
-from vaderSentiment.vaderSentiment import BOOSTER_DICT, NEGATE, SentimentIntensityAnalyzer
+from vaderSentiment.vaderSentiment import (
+    BOOSTER_DICT,
+    NEGATE,
+    SentimentIntensityAnalyzer,
+    SentiText,
+)
 
 from tasks import language, sentences
 
@@ -90,6 +96,18 @@ class _Analyzer(SentimentIntensityAnalyzer):
         super().__init__()
         self.known_words = frozenset(self.lexicon) | set(NEGATE) | set(BOOSTER_DICT)
         self.last = threading.local()
+
+    def sentence_compound(self, sentence: str) -> float:
+        """VADER's compound of ``sentence``; 0.0 without a call when it knows none of its words.
+
+        Exact: VADER gives a token a valence only when its lexicon has it, and tokens without
+        valence make a compound of 0. Only for ASCII text: emoji first turn into words.
+        """
+        if sentence.isascii() and not any(
+                SentiText._strip_punc_if_word(token).lower() in self.lexicon
+                for token in sentence.split()):
+            return 0.0
+        return self.polarity_scores(sentence)["compound"]
 
     def _but_check(self, words_and_emoticons, sentiments):
         # polarity_scores calls this once per text with its tokens: reading them here saves
@@ -211,8 +229,7 @@ def analyse(text: str) -> dict:
     if len(spans) == 1:  # the whole text is the sentence: VADER has read it already
         compounds = [scores["compound"]]
     else:
-        compounds = [analyzer.polarity_scores(text[start:end])["compound"]
-                     for start, end in spans]
+        compounds = [analyzer.sentence_compound(text[start:end]) for start, end in spans]
     weights = sentence_weights(spans, compounds)
     score = document_score(text, scores["compound"], weights, compounds)
     detected = language.detect(text)

@@ -192,6 +192,14 @@ def test_each_sentence_of_a_longer_text_costs_one_call(vader_calls):
     assert vader_calls == ["Great food! Terrible service.", "Great food!", "Terrible service."]
 
 
+def test_a_sentence_vader_knows_no_word_of_costs_no_call(vader_calls):
+    result = analyse("Great food! The parcel came on Monday.")
+
+    assert vader_calls == ["Great food! The parcel came on Monday.", "Great food!"]
+    assert result["sentences"][1]["compound"] == stock_vader("The parcel came on Monday.")[
+        "compound"] == 0.0
+
+
 def test_a_one_sentence_text_keeps_vaders_label_and_confidence():
     for compound_text in ["I love this", "This is terrible", "Meh.", "It is okay I guess"]:
         result = analyse(compound_text)
@@ -210,11 +218,14 @@ def check_consistent(result: dict) -> None:
     assert result["confidence_band"] == analysis.confidence_band(result["confidence"])
 
 
-def test_class_scores_sum_to_1_and_the_label_is_the_highest_on_real_tweets():
-    texts = read_snippets(500)
+def test_every_score_is_vaders_and_the_label_the_highest_class_on_real_tweets():
+    texts = read_snippets(1000)
     for text in texts + [POLITE_EMAIL, MIXED_REVIEW]:
         result = analyse(text)
         assert result["scores"] == stock_vader(text), text
+        for sentence in result["sentences"]:
+            assert sentence["compound"] == stock_vader(
+                text[sentence["start"]:sentence["end"]])["compound"], text
         if result["sentiment"] != "unknown":
             check_consistent(result)
 
