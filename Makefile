@@ -1,10 +1,10 @@
-# Targets: help, install, run, test, browser, lint, bench, clean.
+# Targets: help, install, run, test, browser, lint, bench, accuracy, clean.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test browser lint bench clean
+.PHONY: help install run test browser lint bench accuracy clean
 
 help:  ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ lint: install  ## Static checks (ruff)
 
 bench: install  ## Measure throughput, latency and memory; writes BENCHMARKS.md
 	$(BIN)/python -m bench
+
+accuracy: install  ## All 23,703 VADER paper snippets through the pipeline; writes ACCURACY.md
+	$(BIN)/python -m bench.accuracy
 
 clean:  ## Remove the virtualenv and local data
 	rm -rf $(VENV) var *.egg-info
