@@ -16,12 +16,11 @@
   each with VADER's compound of that sentence alone and VADER's label of it. One VADER call
   per sentence (none for a sentence of which VADER knows no word: it scores 0); a text of
   one sentence reuses the whole-text call.
-- ``document_score`` (-1..1): the compound of the whole text, except for a long text (over
-  ``LONG_TEXT_CHARS``, 140 characters: the tweets VADER was validated on; of two sentences or
-  more), whose compound saturates:
-  there it is the mean of the sentences' compounds, each weighted by its length in
-  characters, and twice that for a clearly negative sentence (compound <= -0.4), so that a
-  complaint weighs more than the pleasantries around it.
+- ``document_score`` (-1..1): the compound of the whole text, up to ``LONG_TEXT_CHARS``
+  (140 characters: the tweets VADER was validated on). A longer text of two sentences or
+  more, whose compound saturates, gets the mean of its sentences' compounds, each weighted
+  by its length in characters, and twice that for a clearly negative sentence (compound
+  <= -0.4), so that a complaint weighs more than the pleasantries around it.
 - ``class_scores`` sum to 1 (within their rounding to 4 decimals). ``mixed`` is
   ``2 * min(W+, W-) / (W+ + W-)``, where W+ and W- sum those weights (length, doubled when
   clearly negative) over the clearly positive (compound >= 0.4) and the clearly negative
