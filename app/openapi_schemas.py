@@ -146,9 +146,10 @@ class TaskResultSchema(Schema):
         "description": "Null when `unknown`."})
     scores = _required(fields.Nested, ScoresSchema)
     sentences = _required(fields.List, fields.Nested(SentenceSchema))
-    language = _required(fields.String, metadata={
-        "description": "The language CLD2 reliably finds (`en`, `de`, ...), or `und`.",
-        "example": "en"})
+    language = _nullable(fields.String, metadata={
+        "description": "Checked when VADER knows under a fifth of the words: the language "
+                       "CLD2 reliably finds (`en`, `de`, ...), or `und`; null otherwise.",
+        "example": "de"})
     lexicon_coverage = _required(fields.Float, validate=validate.Range(min=0, max=1), metadata={
         "description": "The share of the text's tokens that VADER knows."})
     model = _required(fields.Nested, ModelSchema)

@@ -8,7 +8,7 @@
      "scores": {"neg": 0.327, "neu": 0.211, "pos": 0.463, "compound": 0.3164},
      "sentences": [{"start": 0, "end": 11, "compound": 0.6588, "sentiment": "positive"},
                    {"start": 12, "end": 29, "compound": -0.4767, "sentiment": "negative"}],
-     "language": "en", "lexicon_coverage": 0.5,
+     "language": null, "lexicon_coverage": 0.5,
      "model": {"name": "vaderSentiment", "version": "3.3.2"}}
 
 - ``scores``: VADER's ``polarity_scores`` of the whole text, untouched.
@@ -42,16 +42,18 @@
 - ``intensity``: five levels of the document score: ``very_negative`` at <= -0.75,
   ``negative`` at <= -0.05, ``neutral`` between, ``positive`` at >= 0.05, ``very_positive``
   at >= 0.75. ``null``, like ``class_scores``, when the sentiment is ``unknown``.
-- ``language``: the language CLD2 reliably finds (``tasks.language``), or ``und``.
-  ``lexicon_coverage``: the share of VADER's tokens of the text (its own tokenisation, with
+- ``lexicon_coverage``: the share of VADER's tokens of the text (its own tokenisation, with
   emoji turned into their descriptions) that VADER knows: its lexicon (emoticons and slang
-  included), its negations and its intensifiers.
+  included), its negations and its intensifiers. ``language``: when that share is under
+  ``MIN_LEXICON_COVERAGE`` (a fifth), the language CLD2 reliably finds (``tasks.language``),
+  or ``und`` when it cannot tell; ``null`` when VADER knows enough words not to ask (CLD2
+  costs about as much as a sixth of VADER's call, and most texts do not need it).
 - ``unknown``: VADER reads English only, and scores a text without words it knows 0, so
   "Das ist ein sehr schlechter Service" would be a confident neutral. A text is judged only
-  when CLD2 finds it reliably English, or when at least ``MIN_LEXICON_COVERAGE`` (a fifth)
-  of its tokens are words VADER knows (short texts, which CLD2 cannot place, and English
-  slang). The coverage alone cannot decide: English statements without sentiment words
-  ("The package arrived on Tuesday") contain no word VADER knows, and are neutral.
+  when at least ``MIN_LEXICON_COVERAGE`` (a fifth) of its tokens are words VADER knows, or
+  when CLD2 finds it reliably English. The coverage alone cannot decide: English statements
+  without sentiment words ("The package arrived on Tuesday") contain no word VADER knows,
+  and are neutral.
 """
 import threading
 from functools import lru_cache
@@ -96,6 +98,12 @@ class _Analyzer(SentimentIntensityAnalyzer):
         self.known_words = frozenset(self.lexicon) | set(NEGATE) | set(BOOSTER_DICT)
         self.last = threading.local()
 
+    def _but_check(self, words_and_emoticons, sentiments):
+        # polarity_scores calls this once per text with its tokens: reading them here saves
+        # tokenising the text a second time for the lexicon coverage.
+        self.last.tokens = words_and_emoticons
+        return SentimentIntensityAnalyzer._but_check(words_and_emoticons, sentiments)
+
     def sentence_compound(self, sentence: str) -> float:
         """VADER's compound of ``sentence``; 0.0 without a call when it knows none of its words.
 
@@ -107,12 +115,6 @@ class _Analyzer(SentimentIntensityAnalyzer):
                 for token in sentence.split()):
             return 0.0
         return self.polarity_scores(sentence)["compound"]
-
-    def _but_check(self, words_and_emoticons, sentiments):
-        # polarity_scores calls this once per text with its tokens: reading them here saves
-        # tokenising the text a second time for the lexicon coverage.
-        self.last.tokens = words_and_emoticons
-        return SentimentIntensityAnalyzer._but_check(words_and_emoticons, sentiments)
 
 
 @lru_cache(maxsize=1)
@@ -225,21 +227,26 @@ def analyse(text: str) -> dict:
     scores = analyzer.polarity_scores(text)
     coverage = lexicon_coverage(analyzer.last.tokens)
     spans = sentences.spans(text) or [(0, len(text))]
+    score, mixed = scores["compound"], 0.0
     if len(spans) == 1:  # the whole text is the sentence: VADER has read it already
-        compounds = [scores["compound"]]
+        compounds = [score]
     else:
         compounds = [analyzer.sentence_compound(text[start:end]) for start, end in spans]
-    weights = sentence_weights(spans, compounds)
-    score = document_score(text, scores["compound"], weights, compounds)
-    detected = language.detect(text)
-    judged = detected == language.ENGLISH or coverage >= MIN_LEXICON_COVERAGE
+        weights = sentence_weights(spans, compounds)
+        score = document_score(text, score, weights, compounds)
+        mixed = mixed_share(weights, compounds)
+    # The language decides only when VADER knows too few of the words: CLD2 runs then only.
+    judged, detected = coverage >= MIN_LEXICON_COVERAGE, None
+    if not judged:
+        detected = language.detect(text)
+        judged = detected == language.ENGLISH
     sentiment, lead, shares = UNKNOWN, 0.0, None
     if judged:
-        shares = class_scores(score, mixed_share(weights, compounds))
+        shares = class_scores(score, mixed)
         first, second = sorted(shares.values(), reverse=True)[:2]
         lead = round(first - second, 4)
         sentiment = label(score)
-        if shares[MIXED] > shares[sentiment]:
+        if mixed > shares[sentiment]:
             sentiment = MIXED
         shares = {name: round(share, 4) for name, share in shares.items()}
     return {

@@ -138,6 +138,11 @@ def test_short_english_that_vader_can_read_is_judged(text):
     assert analyse(text)["sentiment"] != "unknown"
 
 
+def test_the_language_is_asked_only_when_vader_knows_too_few_words():
+    assert analyse("I love this")["language"] is None  # a third of its words: judged
+    assert analyse("The package arrived on Tuesday")["language"] == "en"
+
+
 @pytest.mark.parametrize("text, level", [
     ("The worst service ever, I am furious and disgusted!", "very_negative"),
     ("This is terrible", "negative"),
