@@ -105,7 +105,7 @@ class EscalationReasonSchema(Schema):
 
     rule = _one_of(RULES)
     message = _required(fields.String, metadata={
-        "example": "compound -0.8316 is at or below -0.6 on a high-priority message"})
+        "example": "score -0.8316 is at or below -0.6 on a high-priority message"})
 
 
 class ClassScoresSchema(Schema):

@@ -23,13 +23,16 @@ RULES = ("strongly_negative_priority", "strongly_negative_channel", "customer_wo
 
 
 def rule_score(result: Mapping) -> float | None:
-    """The score every rule and the customer history read: VADER's compound of the text.
+    """The score every rule and the customer history read: the result's document score.
 
-    The one place to change it (for instance to a document-level score built from the
-    sentences); None when the result has no score, which then never escalates.
+    That is VADER's compound of the whole text, except for a long text, where one angry
+    paragraph among pleasantries must still count: there the sentences' weighted mean. None
+    for a text VADER cannot judge (``unknown``: German "die" is -0.29 in its lexicon), which
+    then never escalates and stays out of the history.
     """
-    scores = result.get("scores")
-    return None if not isinstance(scores, Mapping) else scores.get("compound")
+    if result.get("sentiment") == "unknown":
+        return None
+    return result.get("document_score")
 
 
 @dataclass(frozen=True)

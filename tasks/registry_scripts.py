@@ -297,12 +297,12 @@ local function escalation_reasons(rules, score, channel, priority, previous)
   if score <= rules.negative_threshold then
     if rules.priorities[priority] then
       reasons[#reasons + 1] = {rule = 'strongly_negative_priority', message = string.format(
-        'compound %.4f is at or below %g on a %s-priority message', score,
+        'score %.4f is at or below %g on a %s-priority message', score,
         rules.negative_threshold, priority)}
     end
     if rules.channels[channel] then
       reasons[#reasons + 1] = {rule = 'strongly_negative_channel', message = string.format(
-        'compound %.4f is at or below %g on a %s message', score, rules.negative_threshold,
+        'score %.4f is at or below %g on a %s message', score, rules.negative_threshold,
         channel)}
     end
   end

@@ -16,6 +16,7 @@ from conftest import (
     wait_until,
 )
 from tasks import keys
+from tasks.analysis import analyse
 from tasks.customer_history import trend
 from tasks.registry import NewTask, TaskRegistry, new_task_id
 
@@ -124,8 +125,7 @@ def test_a_task_completed_twice_is_in_the_history_once(api, redis_client):
                    {"text": FURIOUS, "owner": "test", "customer_id": "CUST-3"})
     registry.accept([task], [("nowhere", "a message no worker reads")], [0])
     [claim] = registry.claim([task.task_id], "test-worker@host")
-    result = {"sentiment": "negative", "confidence": 0.8357, "processing_time_ms": 0.1,
-              "scores": {"neg": 0.5, "neu": 0.5, "pos": 0.0, "compound": -0.8439}}
+    result = {**analyse(FURIOUS), "processing_time_ms": 0.1}
 
     assert claim.outcome == "claimed"
     assert registry.complete({task.task_id: result}) == 1
@@ -150,7 +150,7 @@ def test_messages_completed_in_one_group_keep_their_order(api, redis_client):
     compounds = [0.2263, 0.0, -0.5849]
 
     registry.complete({task.task_id: {"sentiment": "x", "processing_time_ms": 0.1,
-                                      "scores": {"compound": compound}}
+                                      "document_score": compound}
                        for task, compound in zip(tasks, compounds, strict=True)})
 
     answer = history(api, "CUST-5")

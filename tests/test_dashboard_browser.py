@@ -5,9 +5,7 @@ Nothing downloads a browser or a driver: the system's ``/usr/bin/chromium`` and
 ``/usr/bin/chromedriver`` (``make test`` installs them with apt as root); without them the
 test skips and says so.
 """
-import json
 import os
-import time
 import uuid
 from pathlib import Path
 
@@ -15,7 +13,6 @@ import pytest
 import requests
 
 from conftest import CHANNEL_TOKEN, OPERATOR_TOKEN, ROOT, bearer, submission
-from tasks import keys
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -93,12 +90,12 @@ def test_an_operator_signs_in_and_sees_a_new_task_live(api_server, worker, redis
     wait.until(lambda driver: len(driver.find_elements(
         By.CSS_SELECTOR, 'figure[data-channel="voice"] rect, figure[data-channel="email"] rect'))
         >= 2)
-    # A label the platform does not produce yet ("mixed") is drawn all the same: the page
-    # renders whatever labels the data has. Written as the registry writes an event.
-    redis_client.xadd(keys.EVENTS, {"event": json.dumps({
-        "task_id": "task_label_probe", "status": "completed", "channel": "email",
-        "priority": "normal", "customer_id": None, "worker": None, "at": time.time(),
-        "result": {"sentiment": "mixed", "confidence": 0.5, "scores": {"compound": 0.0}}})})
+    # A review with clear praise and clear complaints is "mixed": it gets a bar and a legend entry.
+    mixed = requests.post(api_server.url + "/task", headers=bearer(CHANNEL_TOKEN), timeout=10,
+                          json=submission("The food was delicious and the staff were lovely. But "
+                                          "the room was filthy and the manager was rude.",
+                                          channel="email"))
+    assert mixed.status_code == 202, mixed.text
     wait.until(seen.presence_of_element_located(
         (By.CSS_SELECTOR, 'figure[data-channel="email"] rect[data-label="mixed"]')))
     assert "mixed" in browser.find_element(By.ID, "legend").text

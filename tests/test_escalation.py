@@ -5,6 +5,7 @@ import pytest
 import redis as redis_py
 import requests
 from simple_websocket import Client
+from test_analysis import POLITE_EMAIL
 
 from conftest import (
     CHANNEL_TOKEN,
@@ -16,7 +17,7 @@ from conftest import (
     wait_until,
 )
 from tasks import keys
-from tasks.analysis import polarity_scores
+from tasks.analysis import analyse, polarity_scores
 from tasks.escalation import EscalationRules, rule_score
 from tasks.registry_scripts import ESCALATION
 
@@ -93,8 +94,11 @@ def test_settings_move_the_thresholds(lua):
         "strongly_negative_channel"]
 
 
-def test_the_rule_score_is_the_compound_and_missing_scores_never_escalate():
-    assert rule_score({"scores": {"compound": -0.5}}) == -0.5
+def test_the_rule_score_is_the_document_score_and_unknown_texts_never_escalate():
+    email = analyse(POLITE_EMAIL)  # VADER's compound of the whole block is +0.5983
+    assert rule_score(email) == email["document_score"] < 0
+    assert rule_score(analyse("Das ist ein sehr schlechter Service, die Lieferung kam nie "
+                              "an.")) is None  # unknown: not English
     assert rule_score({"sentiment": "negative"}) is None
 
 
@@ -163,7 +167,7 @@ def test_a_furious_high_priority_chat_escalates_and_the_feed_says_so(api):
     assert result["escalate"] is True
     assert result["escalation_reasons"] == [{
         "rule": "strongly_negative_priority",
-        "message": "compound -0.8439 is at or below -0.6 on a high-priority message"}]
+        "message": "score -0.8439 is at or below -0.6 on a high-priority message"}]
     mine = [m for m in messages if m.get("task_id") == task_id]
     completed = next(m for m in mine if m.get("status") == "completed")
     escalation = next(m for m in mine if m["type"] == "escalation")
@@ -246,6 +250,6 @@ def test_settings_change_the_thresholds_and_scopes(private_redis, private_store,
 
     assert mild_email["escalation_reasons"] == [{
         "rule": "strongly_negative_priority",
-        "message": "compound -0.3415 is at or below -0.3 on a low-priority message"}]
+        "message": "score -0.3415 is at or below -0.3 on a low-priority message"}]
     assert furious_call["escalate"] is False  # neither high nor voice escalates now
     assert [r["escalate"] for r in sliding] == [False, False, False]  # the rule is off

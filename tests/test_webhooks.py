@@ -407,7 +407,7 @@ def test_each_token_has_its_own_callback_secret_until_it_rotates_it(client):
         rotated
 
 
-NEGATIVE = {"sentiment": "negative", "scores": {"compound": -0.9}}
+NEGATIVE = {"sentiment": "negative", "document_score": -0.9}
 
 
 def test_an_escalation_reaches_only_the_subscriptions_that_want_escalations(outbox_registry):
