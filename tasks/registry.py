@@ -184,8 +184,10 @@ class TaskRegistry:
         A task no longer processing (a redelivery) is left as it is. The script applies the
         escalation rules and records each task in its customer's history.
         """
-        items = [[task_id, result, rule_score(result)] for task_id, result in results.items()]
-        return self._complete(args=[self._config, json.dumps(items)])
+        items = [[task_id, rule_score(result), result["sentiment"]]
+                 for task_id, result in results.items()]
+        return self._complete(args=[self._config, json.dumps(items),
+                                    *map(json.dumps, results.values())])
 
     def fail(self, task_id: str, code: str, message: str) -> bool:
         """End a task as failed with an error code; False when it had already ended."""

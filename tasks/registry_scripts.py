@@ -46,9 +46,12 @@ local function enqueue(list_key, message, channel, priority)
   redis.call('LPUSH', message_list(list_key, channel, priority), message)
 end
 
--- Appends an event to the stream; returns its stream id and its JSON.
-local function append_event(event)
+-- Appends an event to the stream; returns its stream id and its JSON. ``raw``, when given,
+-- is JSON text of more members (',"result":{...}'), spliced in rather than decoded and
+-- encoded again: a result is the largest part of an event.
+local function append_event(event, raw)
   local encoded = cjson.encode(event)
+  if raw then encoded = string.sub(encoded, 1, -2) .. raw .. '}' end
   return redis.call('XADD', cfg.events, 'MAXLEN', '~', cfg.maxlen, '*', 'event', encoded),
          encoded
 end
@@ -76,15 +79,16 @@ end
 local WEBHOOK_KINDS = {completed = 'task.completed', failed = 'task.failed'}
 
 -- A task's state change. ``f``, when given, holds the task's channel, priority,
--- customer_id, worker, request_id, callback_url and owner already read.
-local function emit(key, id, status, extra, f)
+-- customer_id, worker, request_id, callback_url and owner already read; ``raw`` as for
+-- ``append_event``.
+local function emit(key, id, status, extra, f, raw)
   f = f or redis.call('HMGET', key, 'channel', 'priority', 'customer_id', 'worker',
                       'request_id', 'callback_url', 'owner')
   local event = {task_id = id, status = status, channel = f[1], priority = f[2],
                  customer_id = f[3] or cjson.null, worker = f[4] or cjson.null,
                  request_id = f[5] or cjson.null, at = now}
   for k, v in pairs(extra or {}) do event[k] = v end
-  local event_id, encoded = append_event(event)
+  local event_id, encoded = append_event(event, raw)
   local kind = WEBHOOK_KINDS[status]
   if kind then webhook(kind, event_id, encoded, key, f[6], f[7]) end
 end
@@ -329,7 +333,9 @@ local function escalation_reasons(rules, score, channel, priority, previous)
 end
 """
 
-# ARGV[2] a JSON list of [task id, result, rule score (or null)]. Only a processing task
+# ARGV[2] a JSON list of [task id, rule score (or null), sentiment label]; ARGV[3], ARGV[4]
+# ... each item's result as JSON text, which is stored and sent on as it is: decoding and
+# encoding results took most of this script's time. Only a processing task
 # completes, so a redelivered message never counts twice, and never enters its customer's
 # history twice. Marks each result ``escalate`` (with ``escalation_reasons`` when true) and
 # appends an ``escalation`` event after its completion. Returns how many this completed.
@@ -358,7 +364,7 @@ end
 local done = 0
 local items = cjson.decode(ARGV[2])
 for i, item in ipairs(items) do
-  local id, result, score = item[1], item[2], item[3]
+  local id, score, sentiment, result = item[1], item[2], item[3], ARGV[i + 2]
   local key = task_key(id)
   local f = redis.call('HMGET', key, 'status', 'created_at', 'started_at', 'channel',
                        'priority', 'customer_id', 'worker', 'owner', 'request_id',
@@ -372,32 +378,37 @@ for i, item in ipairs(items) do
         previous = earlier_scores(history, rules.worsening_messages - 1)
         -- Items of one call are apart by a microsecond, so their order survives.
         record(history, now + (i - 1) / 1000000,
-               {id, f[4], result.sentiment, score, f[8] or cjson.null})
+               {id, f[4], sentiment, score, f[8] or cjson.null})
       end
       reasons = escalation_reasons(rules, score, f[4], f[5], previous)
     end
-    result.escalate = #reasons > 0
-    if result.escalate then result.escalation_reasons = reasons end
-    redis.call('HSET', key, 'status', 'completed', 'result', cjson.encode(result),
-               'finished_at', now_s)
+    local escalate = #reasons > 0
+    if escalate then
+      result = string.sub(result, 1, -2) .. ',"escalate":true,"escalation_reasons":'
+               .. cjson.encode(reasons) .. '}'
+    else
+      result = string.sub(result, 1, -2) .. ',"escalate":false}'
+    end
+    redis.call('HSET', key, 'status', 'completed', 'result', result, 'finished_at', now_s)
     redis.call('EXPIRE', key, cfg.ttl)
     hold_customer_index(f[6], f[2])
     redis.call('ZREM', cfg.processing, id)
     local latency_ms = (now - tonumber(f[2])) * 1000
-    local increments = {completed = 1, ['sentiment_' .. result.sentiment] = 1,
+    local increments = {completed = 1, ['sentiment_' .. sentiment] = 1,
                         latency_ms = latency_ms, [latency_bin(latency_ms)] = 1,
                         -- the message's time, shared by the tasks it carried
                         service_ms = (now - tonumber(f[3])) * 1000 / #items}
-    if result.escalate then
+    if escalate then
       increments.escalated = 1
       for _, reason in ipairs(reasons) do increments['escalated_' .. reason.rule] = 1 end
     end
     count(f[4], increments)
-    emit(key, id, 'completed', {result = result}, {f[4], f[5], f[6], f[7], f[9], f[10], f[8]})
-    if result.escalate then
+    emit(key, id, 'completed', nil, {f[4], f[5], f[6], f[7], f[9], f[10], f[8]},
+         ',"result":' .. result)
+    if escalate then
       local event_id, encoded = append_event({
         type = 'escalation', task_id = id, channel = f[4], priority = f[5],
-        customer_id = f[6] or cjson.null, sentiment = result.sentiment, compound = score,
+        customer_id = f[6] or cjson.null, sentiment = sentiment, compound = score,
         reasons = reasons, at = now})
       webhook('task.escalated', event_id, encoded, key, false, f[8])
     end
