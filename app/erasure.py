@@ -20,9 +20,11 @@ CUSTOMER_ID = Schema.from_dict({"customer_id": customer_id_field(required=True)}
 
 class CustomerIdConverter(PathConverter):
     """A customer id in a path: it may hold a slash (sent as %2F, which the server decodes),
-    but not end in ``/sentiment``, which is ``GET /customers/{customer_id}/sentiment``."""
+    but not end in ``/sentiment``, which is ``GET /customers/{customer_id}/sentiment``. Any
+    other character matches, control characters included, so that validation answers 400
+    for them, as documented, rather than routing answering 404."""
 
-    regex = r"[^/].*?(?<!/sentiment)"
+    regex = r"[^/][\s\S]*?(?<!/sentiment)"
 
 
 @bp.record_once

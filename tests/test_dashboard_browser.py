@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import CHANNEL_TOKEN, OPERATOR_TOKEN, ROOT, bearer, submission
+from conftest import CHANNEL_TOKEN, OPERATOR_TOKEN, ROOT, APIServer, bearer, submission
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -27,6 +27,15 @@ if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as seen  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def api_server(redis_server, tmp_path_factory):
+    """A gunicorn of this module's own: sockets other tests left open in the session's
+    server hold its WebSocket slots until its pings find them, and the page needs two."""
+    server = APIServer(redis_server.url, tmp_path_factory.mktemp("logs") / "gunicorn.log")
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -182,3 +182,11 @@ def test_a_queued_task_of_an_erased_customer_is_never_run(private_redis, private
 def _finished(client, task_id):
     task = operator(client, "GET", f"/task/{task_id}").get_json()
     return task if task["status"] in ("completed", "failed") else None
+
+
+def test_any_customer_id_reaches_validation_rather_than_routing(client):
+    headers = bearer(OPERATOR_TOKEN)
+    # A line break is allowed in a customer id (as in any text field); \x01 is not.
+    assert client.delete("/customers/A%0AB", headers=headers).status_code == 200
+    response = client.delete("/customers/A%01B", headers=headers)
+    assert "customer_id" in error_of(response, "INVALID_INPUT")["details"]

@@ -26,7 +26,8 @@ TESTED = {"INVALID_INPUT", "UNAUTHORIZED", "FORBIDDEN", "TASK_NOT_FOUND", "NOT_F
           "RATE_LIMITED",  # test_rate_limit.py
           "TASK_NOT_RETRYABLE",  # test_dead_letters.py
           "TASK_NOT_CANCELLABLE",  # test_cancel.py
-          "CHANNEL_NOT_FOUND",  # test_pausing.py
+          "CHANNEL_NOT_FOUND", "PRIORITY_NOT_FOUND",  # test_pausing.py
+          "URL_NOT_ALLOWED", "WEBHOOK_NOT_FOUND", "WEBHOOK_LIMIT",  # test_webhooks.py
           "CSRF_REJECTED",  # test_dashboard.py
           # test_workers.py and test_ws.py:
           "WORKER_OFFLINE", "WORKER_EXISTS", "WORKER_NOT_FOUND", "WEBSOCKET_LIMIT"}

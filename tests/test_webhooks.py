@@ -30,7 +30,7 @@ from tasks.connections import connect
 from tasks.registry import NewTask, TaskRegistry, new_task_id
 from tasks.webhooks import signing
 from tasks.webhooks.dispatcher import Dispatcher
-from tasks.webhooks.store import WebhookStore
+from tasks.webhooks.store import MAX_SUBSCRIPTIONS, WebhookStore
 
 TIMEOUT_SECONDS = 1
 HANG_SECONDS = 3  # longer than the delivery timeout
@@ -393,6 +393,18 @@ def test_webhook_management_needs_an_operator_and_valid_events(client):
     assert "events.0" in error_of(invalid, "INVALID_INPUT")["details"]
     empty = client.post("/webhooks", json={**body, "events": []}, headers=bearer(OPERATOR_TOKEN))
     error_of(empty, "INVALID_INPUT")
+
+
+def test_subscriptions_stop_at_the_limit_until_one_is_deleted(api):
+    operator = bearer(OPERATOR_TOKEN)
+    body = {"url": "http://127.0.0.1:9/hooks", "events": ["task.failed"]}
+    made = [api.post("/webhooks", json=body, headers=operator) for _ in range(MAX_SUBSCRIPTIONS)]
+    assert {response.status_code for response in made} == {201}
+
+    error_of(api.post("/webhooks", json=body, headers=operator), "WEBHOOK_LIMIT")
+    assert api.delete(f"/webhooks/{made[0].get_json()['id']}", headers=operator).status_code in (
+        200, 204)
+    assert api.post("/webhooks", json=body, headers=operator).status_code == 201
 
 
 def test_each_token_has_its_own_callback_secret_until_it_rotates_it(client):
