@@ -67,6 +67,7 @@ from vaderSentiment.vaderSentiment import (
 )
 
 from tasks import language, sentences
+from tasks.vader import FasterVader
 
 POSITIVE_THRESHOLD = 0.05
 NEGATIVE_THRESHOLD = -0.05
@@ -90,8 +91,8 @@ MODEL = "vaderSentiment"
 MODEL_VERSION = version("vaderSentiment")
 
 
-class _Analyzer(SentimentIntensityAnalyzer):
-    """VADER unchanged, which also keeps the tokens of this thread's last text."""
+class _Analyzer(FasterVader):
+    """VADER's scores (``tasks.vader``), keeping the tokens of this thread's last text too."""
 
     def __init__(self):
         super().__init__()
