@@ -88,6 +88,10 @@ class Claim:
     request_id: str | None = None  # the X-Request-ID of the request that submitted it
 
 
+# Stored as written: no spaces after separators, 50 bytes less per tweet's result.
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
 class TaskRegistry:
     """Task state in Redis; every method is one round trip."""
 
@@ -187,7 +191,7 @@ class TaskRegistry:
         items = [[task_id, rule_score(result), result["sentiment"]]
                  for task_id, result in results.items()]
         return self._complete(args=[self._config, json.dumps(items),
-                                    *map(json.dumps, results.values())])
+                                    *map(_compact_json, results.values())])
 
     def fail(self, task_id: str, code: str, message: str) -> bool:
         """End a task as failed with an error code; False when it had already ended."""

@@ -248,7 +248,8 @@ for i = 3, #ARGV do
   local id = ARGV[i]
   local key = task_key(id)
   local f = redis.call('HMGET', key, 'status', 'text', 'expires_at', 'channel', 'priority',
-                       'attempts', 'created_at', 'started_at', 'request_id', 'customer_id')
+                       'attempts', 'created_at', 'started_at', 'request_id', 'customer_id',
+                       'callback_url', 'owner')
   local status = f[1]
   if not status then
     out[#out + 1] = {id, 'missing'}
@@ -277,7 +278,8 @@ for i = 3, #ARGV do
       redis.call('EXPIRE', key, cfg.ttl)
       hold_customer_index(f[10], f[7])
       redis.call('ZADD', cfg.processing, now, id)
-      emit(key, id, 'processing', {attempt = attempt, worker = worker})
+      emit(key, id, 'processing', {attempt = attempt, worker = worker},
+           {f[4], f[5], f[10], worker, f[9], f[11], f[12]})
       out[#out + 1] = {id, 'claimed', f[2], attempt, f[9]}
     end
   else
