@@ -3,6 +3,7 @@
 Nothing here is mocked: end-to-end tests talk to a real Redis on a free port and to real
 Celery worker processes, as production does. Each test gets an empty Redis database.
 """
+import json
 import os
 import signal
 import socket
@@ -44,6 +45,20 @@ def wait_until(predicate, timeout: float, interval: float = 0.05, message: str =
             return value
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout}s waiting for {message}")
+
+
+def receive_until(client, done, timeout: float = 30) -> list[dict]:
+    """WebSocket messages (JSON) until ``done(messages)`` holds; fails after ``timeout`` s."""
+    messages = []
+
+    def more():
+        message = client.receive(timeout=0.5)
+        if message is not None:
+            messages.append(json.loads(message))
+        return done(messages)
+
+    wait_until(more, timeout, interval=0, message="WebSocket messages")
+    return messages
 
 
 class RedisServer:

@@ -12,6 +12,7 @@ from conftest import (
     OPERATOR_TOKEN,
     bearer,
     make_app,
+    receive_until,
     running_worker,
     submission,
     wait_until,
@@ -138,19 +139,6 @@ def finished(api, task_id) -> dict:
 def feed(api) -> Client:
     return Client.connect(api.replace("http://", "ws://") + "/tasks/updates",
                           headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"})
-
-
-def receive_until(client: Client, done, timeout: float = 30) -> list[dict]:
-    messages = []
-
-    def more():
-        message = client.receive(timeout=0.5)
-        if message is not None:
-            messages.append(json.loads(message))
-        return done(messages)
-
-    wait_until(more, timeout, interval=0, message="feed messages")
-    return messages
 
 
 def test_a_furious_high_priority_chat_escalates_and_the_feed_says_so(api):

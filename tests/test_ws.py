@@ -15,6 +15,7 @@ from conftest import (
     RedisServer,
     Worker,
     bearer,
+    receive_until,
     submission,
     wait_until,
 )
@@ -85,20 +86,6 @@ def submit(api, **data) -> str:
                              headers=bearer(CHANNEL_TOKEN), timeout=5)
     assert response.status_code == 202, response.text
     return response.json()["task_id"]
-
-
-def receive_until(client: Client, done, timeout: float = 30) -> list[dict]:
-    """Messages until ``done(messages)`` holds; fails after ``timeout`` seconds of waiting."""
-    messages = []
-
-    def more():
-        message = client.receive(timeout=0.5)
-        if message is not None:
-            messages.append(json.loads(message))
-        return done(messages)
-
-    wait_until(more, timeout, interval=0, message="WebSocket messages")
-    return messages
 
 
 def finished(task_ids):
