@@ -402,8 +402,8 @@ def test_subscriptions_stop_at_the_limit_until_one_is_deleted(api):
     assert {response.status_code for response in made} == {201}
 
     error_of(api.post("/webhooks", json=body, headers=operator), "WEBHOOK_LIMIT")
-    assert api.delete(f"/webhooks/{made[0].get_json()['id']}", headers=operator).status_code in (
-        200, 204)
+    deleted = api.delete(f"/webhooks/{made[0].get_json()['id']}", headers=operator)
+    assert deleted.get_json() == {"id": made[0].get_json()["id"], "status": "deleted"}
     assert api.post("/webhooks", json=body, headers=operator).status_code == 201
 
 
