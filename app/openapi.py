@@ -182,7 +182,7 @@ def websocket_routes(app: Flask) -> list[dict]:
             summary, description = _docstring(app.view_functions[rule.endpoint])
             socket = SOCKETS[rule.endpoint]
             routes.append({"path": openapi_path(rule), "summary": summary,
-                           "description": description, "auth": "operator token",
+                           "description": description, "auth": socket.auth,
                            "query": socket.query, "handshake-errors": [
                                {"code": code, "status": CODES[code].status}
                                for code in socket.errors]})

@@ -163,13 +163,15 @@ class Socket:
 
     errors: tuple[str, ...]
     query: dict = field(default_factory=dict)  # parameter -> meaning
+    auth: str = "operator token"
 
 
 _HANDSHAKE_ERRORS = ("UNAUTHORIZED", "FORBIDDEN", "CSRF_REJECTED", "INVALID_INPUT",
                      "WEBSOCKET_LIMIT")
 SOCKETS = {
     "ws.task_updates": Socket(_HANDSHAKE_ERRORS, {
-        "last_event_id": "Resume after this stream id (the `id` of the last message seen)."}),
+        "last_event_id": "Resume after this stream id (the `id` of the last message seen)."},
+        auth="any token: a channel token gets the events of the tasks it submitted"),
     "ws.worker_feed": Socket(_HANDSHAKE_ERRORS + ("WORKER_NOT_FOUND",)),
     "ws.worker_updates": Socket(_HANDSHAKE_ERRORS),
 }

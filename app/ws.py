@@ -47,8 +47,9 @@ def _admit():
                        "header, Sec-WebSocket-Protocol: bearer, <token>, or a dashboard session.",
                        headers={"WWW-Authenticate": 'Bearer realm="sentiment-platform"'})
     g.principal = principal
-    if not principal.is_operator:  # task contents and customer ids of every channel
-        raise APIError("FORBIDDEN", "Live feeds need an operator token.")
+    # A channel token follows its own tasks; worker feeds carry every channel's tasks.
+    if not principal.is_operator and request.endpoint != "ws.task_updates":
+        raise APIError("FORBIDDEN", "Worker feeds need an operator token.")
     last_id = request.args.get("last_event_id")
     if last_id is not None and not _LAST_EVENT_ID.match(last_id):
         raise APIError("INVALID_INPUT", "Request validation failed.",
@@ -70,7 +71,8 @@ def _admit():
     # never missed because the handler had not started yet.
     g.follow = WorkerFilter(g.worker) if request.endpoint == "ws.worker_feed" else None
     stream = WORKERS if request.endpoint == "ws.worker_updates" else TASKS
-    g.subscription = _feed().subscribe(g.follow or (lambda event: event.stream == stream))
+    g.visible = visible_to(principal, stream)
+    g.subscription = _feed().subscribe(g.follow or g.visible)
 
 
 @bp.teardown_request
@@ -85,7 +87,8 @@ def _release(_exc):
 @sock.route("/tasks/updates", bp=bp)
 @public  # authenticated by _admit, which also reads Sec-WebSocket-Protocol
 def task_updates(ws):
-    """Every task state change, as JSON, from ``?last_event_id=`` on or from now.
+    """Every state change of the tasks this token may read (an operator: all), as JSON,
+    from ``?last_event_id=`` on or from now.
 
     Messages: ``{"type": "task", "id": "1700000000000-0", "task_id": "task_...",
     "status": "completed", "channel": "chat", "priority": "high", "customer_id": "C1",
@@ -100,7 +103,7 @@ def task_updates(ws):
     feed = _feed()
     last_sent = request.args.get("last_event_id")
     if last_sent is not None:
-        last_sent = _replay(ws, feed, last_sent)
+        last_sent = _replay(ws, feed, last_sent, g.visible)
     _pump(ws, feed, g.subscription, last_sent)
 
 
@@ -168,6 +171,7 @@ class WorkerFilter:
 def present(event: Event) -> dict:
     """A stream event as the socket sends it."""
     body = dict(event.body)
+    body.pop("owner", None)  # which token submitted the task: for filtering, not for show
     body["at"] = formatting.timestamp(body.get("at"))
     if event.stream == WORKERS:
         body["status"] = body.pop("state", None)
@@ -187,8 +191,16 @@ def present_worker(worker: state.WorkerState) -> dict:
             "at": formatting.timestamp(worker.last_seen)}
 
 
-def _replay(ws, feed: EventFeed, last_id: str) -> str:
-    """Send what the stream holds after ``last_id``; returns the last id sent."""
+def visible_to(principal, stream: str):
+    """Which events of ``stream`` a socket of ``principal`` gets: an operator every one, a
+    channel token those of the tasks it submitted (each task event names its ``owner``)."""
+    if principal.is_operator:
+        return lambda event: event.stream == stream
+    return lambda event: event.stream == stream and event.body.get("owner") == principal.id
+
+
+def _replay(ws, feed: EventFeed, last_id: str, visible) -> str:
+    """Send what the stream holds after ``last_id``; returns the last id read."""
     first = feed.first_id(TASKS)
     if first is not None and stream_id(first) > stream_id(last_id):
         # Possibly trimmed events in between: say so rather than pretend nothing was lost.
@@ -198,7 +210,8 @@ def _replay(ws, feed: EventFeed, last_id: str) -> str:
         if not events:
             return last_id
         for event in events:
-            ws.send(json.dumps(present(event)))
+            if visible(event):
+                ws.send(json.dumps(present(event)))
         last_id = events[-1].id
     return last_id
 

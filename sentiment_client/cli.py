@@ -56,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("workers", parents=[output], help="list the workers")
     commands.add_parser("health", parents=[output], help="show the platform's health")
     tail = commands.add_parser("tail", parents=[output],
-                               help="follow the task update feed (operator token)")
+                               help="follow the task update feed (the token's own tasks)")
     tail.add_argument("--since", metavar="EVENT_ID", help="replay the events after this id")
     tail.add_argument("--count", type=int, help="stop after this many events")
     return main

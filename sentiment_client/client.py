@@ -143,7 +143,8 @@ class Client:
         return self._answer(response)
 
     def updates(self, last_event_id: str | None = None) -> UpdateFeed:
-        """The task update feed (operator token), from ``last_event_id`` on or from now."""
+        """The task update feed, from ``last_event_id`` on or from now: the tasks this token
+        submitted, or every task for an operator token."""
         return UpdateFeed(self.base_url, self.token, last_event_id, self.max_attempts,
                           self.backoff_base, self.backoff_cap)
 
@@ -153,16 +154,16 @@ class Client:
              on_finished: Callable[[dict], None] | None = None) -> dict[str, dict]:
         """Wait until every task is completed, failed or cancelled; their final states by id.
 
-        ``via="feed"`` listens to the WebSocket feed (an operator token), ``"poll"`` asks
-        ``GET /task/{id}`` with ``If-None-Match``, ``"auto"`` tries the feed and polls when
-        it refuses (a channel token may not open it). ``WaitTimeout`` after ``timeout`` s.
+        ``via="feed"`` listens to the WebSocket feed, ``"poll"`` asks ``GET /task/{id}``
+        with ``If-None-Match``, ``"auto"`` tries the feed and polls when it refuses (no
+        socket free on the server). ``WaitTimeout`` after ``timeout`` s.
         """
         pending = list(dict.fromkeys(task_ids))
         deadline = time.monotonic() + timeout
         if via in ("auto", "feed"):
             try:
                 feed = self.updates().connect()
-            except APIError:  # a channel token (403), or no socket free (503): poll instead
+            except APIError:  # no socket free (503), or an older server's 403: poll instead
                 if via == "feed":
                     raise
             else:

@@ -86,7 +86,7 @@ local function emit(key, id, status, extra, f, raw)
                       'request_id', 'callback_url', 'owner')
   local event = {task_id = id, status = status, channel = f[1], priority = f[2],
                  customer_id = f[3] or cjson.null, worker = f[4] or cjson.null,
-                 request_id = f[5] or cjson.null, at = now}
+                 request_id = f[5] or cjson.null, owner = f[7] or cjson.null, at = now}
   for k, v in pairs(extra or {}) do event[k] = v end
   local event_id, encoded = append_event(event, raw)
   local kind = WEBHOOK_KINDS[status]
@@ -411,7 +411,7 @@ for i, item in ipairs(items) do
       local event_id, encoded = append_event({
         type = 'escalation', task_id = id, channel = f[4], priority = f[5],
         customer_id = f[6] or cjson.null, sentiment = sentiment, compound = score,
-        reasons = reasons, at = now})
+        reasons = reasons, owner = f[8] or cjson.null, at = now})
       webhook('task.escalated', event_id, encoded, key, false, f[8])
     end
     done = done + 1

@@ -282,6 +282,16 @@ def api_server(redis_server, tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def module_api_server(redis_server, tmp_path_factory):
+    """A gunicorn of the test module's own, for tests that count on its WebSocket slots:
+    sockets that other modules' tests dropped hold the session server's slots until its
+    pings find them."""
+    server = APIServer(redis_server.url, tmp_path_factory.mktemp("logs") / "gunicorn.log")
+    yield server
+    server.stop()
+
+
 def make_app(redis_url: str, **config):
     """The API with the test tokens, on ``redis_url``, with some settings changed."""
     from app import create_app

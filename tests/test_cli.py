@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CHANNEL_TOKEN, OPERATOR_TOKEN, free_port, wait_until
+from conftest import CHANNEL_TOKEN, OPERATOR_TOKEN, OTHER_CHANNEL_TOKEN, free_port, wait_until
 from tasks.analysis import polarity_scores
 
 SENTIMENT = Path(sys.executable).parent / "sentiment"
@@ -170,11 +170,16 @@ def test_tail_replays_the_feed_since_an_event_id(api):
     assert task_events[-1]["result"]["sentiment"] == "positive"
 
 
-def test_tail_needs_an_operator_token(api):
-    run = sentiment(api, "tail")
+def test_tail_with_a_channel_token_shows_only_its_own_tasks(api):
+    mine = sentiment(api, "submit", "Superb!", "--wait").stdout.split()[0]
+    others = sentiment(api, "submit", "Dreadful!", "--wait", token=OTHER_CHANNEL_TOKEN)
 
-    assert run.returncode == 1
-    assert "403 FORBIDDEN" in run.stderr
+    run = sentiment(api, "tail", "--since", "0", "--count", "3", "--json", timeout=60)
+
+    assert others.returncode == 0 and run.returncode == 0, run.stderr
+    events = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [(e["task_id"], e["status"]) for e in events if e["type"] == "task"] == [
+        (mine, "queued"), (mine, "processing"), (mine, "completed")]
 
 
 def test_exit_codes_for_usage_and_an_unreachable_api():

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import CHANNEL_TOKEN, OPERATOR_TOKEN, ROOT, APIServer, bearer, submission
+from conftest import CHANNEL_TOKEN, OPERATOR_TOKEN, ROOT, bearer, submission
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -27,15 +27,6 @@ if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as seen  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def api_server(redis_server, tmp_path_factory):
-    """A gunicorn of this module's own: sockets other tests left open in the session's
-    server hold its WebSocket slots until its pings find them, and the page needs two."""
-    server = APIServer(redis_server.url, tmp_path_factory.mktemp("logs") / "gunicorn.log")
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -55,10 +46,11 @@ def browser(tmp_path):
     driver.quit()
 
 
-def test_an_operator_signs_in_and_sees_a_new_task_live(api_server, worker, redis_client,
-                                                       browser):
+def test_an_operator_signs_in_and_sees_a_new_task_live(module_api_server, worker, browser,
+                                                       redis_client):  # an emptied Redis
+    api = module_api_server.url
     wait = WebDriverWait(browser, WAIT_SECONDS)
-    browser.get(api_server.url + "/dashboard")
+    browser.get(api + "/dashboard")
     wait.until(seen.url_contains("/login"))  # signed out: the form, not a JSON 401
 
     browser.find_element(By.ID, "token").send_keys(OPERATOR_TOKEN)
@@ -76,12 +68,12 @@ def test_an_operator_signs_in_and_sees_a_new_task_live(api_server, worker, redis
     mix = [("Great service, thank you so much!", "chat"), ("The parcel arrived today.", "chat"),
            ("Wonderful, quick and friendly.", "voice"), ("Still waiting, very annoyed.", "email"),
            ("Okay I guess.", "voice"), ("Love it!", "email")]
-    batch = requests.post(api_server.url + "/tasks", headers=bearer(CHANNEL_TOKEN), timeout=10,
+    batch = requests.post(api + "/tasks", headers=bearer(CHANNEL_TOKEN), timeout=10,
                           json={"tasks": [submission(text, channel=channel)
                                           for text, channel in mix]})
     assert batch.status_code == 202, batch.text
     customer = f"CUST-{uuid.uuid4().hex[:8]}"
-    answer = requests.post(api_server.url + "/task", headers=bearer(CHANNEL_TOKEN), timeout=10,
+    answer = requests.post(api + "/task", headers=bearer(CHANNEL_TOKEN), timeout=10,
                            json=submission("This is terrible, the worst service ever. Awful!",
                                            priority="high", customer_id=customer))
     assert answer.status_code == 202, answer.text
@@ -100,7 +92,7 @@ def test_an_operator_signs_in_and_sees_a_new_task_live(api_server, worker, redis
         By.CSS_SELECTOR, 'figure[data-channel="voice"] rect, figure[data-channel="email"] rect'))
         >= 2)
     # A review with clear praise and clear complaints is "mixed": it gets a bar and a legend entry.
-    mixed = requests.post(api_server.url + "/task", headers=bearer(CHANNEL_TOKEN), timeout=10,
+    mixed = requests.post(api + "/task", headers=bearer(CHANNEL_TOKEN), timeout=10,
                           json=submission("The food was delicious and the staff were lovely. But "
                                           "the room was filthy and the manager was rude.",
                                           channel="email"))
@@ -118,13 +110,14 @@ def test_an_operator_signs_in_and_sees_a_new_task_live(api_server, worker, redis
     assert errors == [], errors  # no CSP violation, no failed request, no script error
 
 
-def test_a_channel_token_is_refused_in_words(api_server, browser):
-    browser.get(api_server.url + "/login")
+def test_a_channel_token_is_refused_in_words(module_api_server, browser):
+    api = module_api_server.url
+    browser.get(api + "/login")
     browser.find_element(By.ID, "token").send_keys(CHANNEL_TOKEN)
     browser.find_element(By.ID, "sign-in").click()
 
     message = WebDriverWait(browser, WAIT_SECONDS).until(
         seen.presence_of_element_located((By.ID, "login-error")))
     assert "operator token" in message.text
-    browser.get(api_server.url + "/dashboard")
+    browser.get(api + "/dashboard")
     WebDriverWait(browser, WAIT_SECONDS).until(seen.url_contains("/login"))

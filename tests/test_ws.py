@@ -11,6 +11,7 @@ from simple_websocket import Client, ConnectionClosed, ConnectionError
 from conftest import (
     CHANNEL_TOKEN,
     OPERATOR_TOKEN,
+    OTHER_CHANNEL_TOKEN,
     APIServer,
     RedisServer,
     Worker,
@@ -81,9 +82,9 @@ def refused(api, path="/tasks/updates", **options) -> int:
     return refusal.value.status_code
 
 
-def submit(api, **data) -> str:
+def submit(api, token=CHANNEL_TOKEN, **data) -> str:
     response = requests.post(f"{api.url}/task", json=submission(**data),
-                             headers=bearer(CHANNEL_TOKEN), timeout=5)
+                             headers=bearer(token), timeout=5)
     assert response.status_code == 202, response.text
     return response.json()["task_id"]
 
@@ -112,6 +113,27 @@ def test_an_operator_socket_gets_every_change_of_tasks_it_did_not_submit(api):
         assert mine[2]["result"]["sentiment"] == "positive"
         assert mine[2]["at"].endswith("+00:00")
     assert {m["channel"] for m in messages if m.get("task_id") in task_ids} == {"chat", "voice"}
+
+
+def test_a_channel_socket_gets_only_the_tasks_its_token_submitted(api, store):
+    [(before, _)] = store.xrevrange(keys.EVENTS, count=1) or [("0-0", None)]
+    client = connect(api, token=CHANNEL_TOKEN)
+    try:
+        others = submit(api, token=OTHER_CHANNEL_TOKEN)
+        mine = submit(api)
+        messages = receive_until(client, finished([mine]))
+        # Replayed from before both: the filter holds for stored events too.
+        replay = connect(api, f"/tasks/updates?last_event_id={before}",
+                         token=OTHER_CHANNEL_TOKEN)
+        replayed = receive_until(replay, finished([others]))
+        replay.close()
+    finally:
+        client.close()
+
+    assert {m["task_id"] for m in messages} == {mine}
+    assert [m["status"] for m in messages] == ["queued", "processing", "completed"]
+    assert {m["task_id"] for m in replayed} == {others}
+    assert not any("owner" in m for m in messages + replayed)  # used to filter, not shown
 
 
 def test_a_client_that_reconnects_with_its_last_event_id_misses_nothing(api, store):
@@ -153,7 +175,8 @@ def test_a_token_in_the_websocket_subprotocol_authenticates(api):
 def test_sockets_need_an_operator_token_never_one_in_the_url(api):
     assert refused(api) == 401
     assert refused(api, f"/tasks/updates?token={OPERATOR_TOKEN}") == 401
-    assert refused(api, headers={"Authorization": f"Bearer {CHANNEL_TOKEN}"}) == 403
+    assert refused(api, "/workers/updates",
+                   headers={"Authorization": f"Bearer {CHANNEL_TOKEN}"}) == 403
     assert refused(api, "/tasks/updates?last_event_id=latest",
                    headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}) == 400
     assert refused(api, "/worker/0") == 401

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from tasks.webhooks.store import CALLBACK_EVENT_TYPES
 
 # Event fields that are the platform's bookkeeping, not news for a receiver.
-INTERNAL_FIELDS = ("type", "at", "worker")
+INTERNAL_FIELDS = ("type", "at", "worker", "owner")
 
 
 def timestamp(epoch: float | None) -> str | None:
