@@ -84,7 +84,7 @@ def test_a_429_carries_it(redis_server, redis_client):
 def test_a_refused_websocket_handshake_carries_it(client):
     handshake = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
                  "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
-    forbidden = client.get("/tasks/updates",
+    forbidden = client.get("/workers/updates",
                            headers={**handshake, **bearer(), "X-Request-ID": "ws-1"})
     error_of(forbidden, "FORBIDDEN")
     assert request_id_of(forbidden) == "ws-1"
