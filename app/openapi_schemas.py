@@ -296,6 +296,9 @@ class WorkerSchema(Schema):
     host = _required(fields.String)
     concurrency = _required(fields.Integer)
     queues = _required(fields.List, fields.String())
+    priorities = _required(fields.List, fields.String(validate=validate.OneOf(PRIORITIES)),
+                           metadata={"description": "The priorities it takes: `high` only "
+                                                    "for the Procfile's urgent worker."})
     pid = _required(fields.Integer)
     managed = _required(fields.Boolean)
     started_at = _nullable(fields.String, metadata=TIMESTAMP)

@@ -121,6 +121,7 @@ def present(worker: state.WorkerState) -> dict:
         "host": worker.host,
         "concurrency": worker.concurrency,
         "queues": list(worker.queues),
+        "priorities": list(worker.priorities),
         "pid": worker.pid,
         "managed": worker.platform_id is not None,
         "started_at": formatting.timestamp(worker.started_at),

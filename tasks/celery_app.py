@@ -2,7 +2,7 @@
 from celery import Celery
 
 from tasks import worker_logging  # noqa: F401  (connects Celery's logging signals)
-from workers import heartbeat
+from workers import heartbeat, priorities
 from workers.pausing import FollowPausedChannels
 from workers.reaper import RequeueSweep
 
@@ -14,6 +14,7 @@ def make_celery(broker_url: str | None = None) -> Celery:
     app.steps["worker"].add(RequeueSweep)
     app.steps["consumer"].add(FollowPausedChannels)
     heartbeat.install(app)  # worker state pushed to Redis; adds --platform-id
+    priorities.install(app)  # adds --priorities
     if broker_url:
         app.conf.broker_url = broker_url
     return app

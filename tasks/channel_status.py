@@ -12,7 +12,7 @@ from tasks.analysis import LABELS
 from tasks.backlog import Backlog
 from tasks.metric_windows import Window
 from tasks.queues import CHANNELS, queue_for
-from workers.state import WorkerState
+from workers.state import WorkerState, unserved
 
 ACTIVE, IDLE, DEGRADED = "active", "idle", "degraded"
 SENTIMENTS = LABELS  # every label the analysis gives, each counted by COMPLETE
@@ -51,7 +51,7 @@ def channel_statuses(backlog: Backlog, window: Window,
         finished = completed + failed
         failing = (finished >= MIN_FINISHED_FOR_FAILURE_SHARE
                    and failed / finished >= FAILURE_SHARE_DEGRADED)
-        if (queued and not consumers) or failing:
+        if unserved(workers, channel, backlog.tasks[channel]) or failing:
             status = DEGRADED
         elif queued or processing or finished:
             status = ACTIVE

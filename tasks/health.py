@@ -94,10 +94,10 @@ def check(client: redis.Redis, priority_steps, window_seconds: float,
         report.reasons.append("Redis cannot be reached")
         return report
     report.window, report.api_window = windows["tasks"], windows["api"]
-    consumed = {queue for w in workers if w.online for queue in w.queues}
     paused = paused_channels(client)  # no worker consumes a paused channel, on purpose
-    report.channels_without_worker = [c for c in CHANNELS if report.backlog.waiting(c)
-                                      and c not in consumed and c not in paused]
+    report.channels_without_worker = [
+        c for c in CHANNELS
+        if c not in paused and state.unserved(workers, c, report.backlog.tasks[c])]
     report.reasons = degraded_reasons(report, max_queue_wait_seconds)
     report.status = DEGRADED if report.reasons else HEALTHY
     return report

@@ -8,7 +8,8 @@ import time
 import pytest
 import redis as redis_py
 
-from conftest import bearer, make_app, running_worker, submission, wait_until
+from conftest import bearer, make_app, read_snippets, running_worker, submission, wait_until
+from tasks import keys
 
 
 @pytest.fixture
@@ -82,3 +83,53 @@ def test_a_task_not_started_before_its_timeout_fails_expired(isolated, tmp_path)
     assert expired["timeout"] == 0.3
     assert "result" not in expired
     assert done["status"] == "completed"
+
+
+@pytest.mark.parametrize("isolated", [6], indirect=True)
+def test_a_worker_taking_high_only_leaves_the_other_priorities_queued(isolated, tmp_path):
+    url, client = isolated
+    others = [post(client, channel="email", priority="low")["task_id"],
+              post(client, channel="voice")["task_id"]]
+    highs = [post(client, channel=channel, priority="high")["task_id"]
+             for channel in ("chat", "voice", "email")]
+
+    with running_worker(url, tmp_path, "--pool", "solo", "--priorities", "high", name="urgent"):
+        assert all(t["status"] == "completed" for t in finished_tasks(client, highs))
+        workers = client.get("/workers", headers=bearer()).json["workers"]
+        assert [w["priorities"] for w in workers if w["hostname"].startswith("test-urgent@")
+                and w["status"] != "offline"] == [["high"]]
+        time.sleep(2)  # a worker taking every priority finishes them within milliseconds
+    assert [client.get(f"/task/{i}", headers=bearer()).json["status"] for i in others] == [
+        "queued", "queued"]
+
+    with running_worker(url, tmp_path, name="any-priority"):
+        assert all(t["status"] == "completed" for t in finished_tasks(client, others))
+
+
+@pytest.mark.parametrize("isolated", [7], indirect=True)
+def test_a_high_message_skips_a_busy_pool_through_the_urgent_worker(isolated, tmp_path):
+    """The main worker's one pool process works through a message of long emails; a high
+    chat message still completes first, on the urgent worker (Procfile's ``urgent``)."""
+    url, client = isolated
+    snippets = read_snippets(400)
+    email = " ".join(snippets)[:20_000]  # MAX_TEXT_CHARS: about 0.3 s of VADER each
+    emails = [f"{n}. {email}"[:20_000] for n in range(10)]  # one message: MESSAGE_CHARS
+    with running_worker(url, tmp_path, "--pool", "solo", "--priorities", "high",
+                        name="urgent"), running_worker(url, tmp_path, "--concurrency", "1"):
+        batch = client.post("/tasks", headers=bearer(), json={"tasks": [
+            submission(text, channel="email", priority="low") for text in emails]})
+        assert batch.status_code == 202, batch.json
+        email_ids = [item["task_id"] for item in batch.json["tasks"]]
+        wait_until(lambda: client.get(f"/task/{email_ids[0]}", headers=bearer()).json[
+            "status"] == "processing", 30, message="the main worker to take the emails")
+
+        high = post(client, channel="chat", priority="high")["task_id"]
+        finished = finished_tasks(client, [high, *email_ids])
+
+    assert all(t["status"] == "completed" for t in finished)
+    store = redis_py.Redis.from_url(url, decode_responses=True)
+    (high_worker, high_finished), *emails_done = [
+        store.hmget(keys.task(task_id), "worker", "finished_at") for task_id in [high, *email_ids]]
+    assert high_worker.startswith("test-urgent@")
+    assert float(high_finished) < min(float(finished_at) for _, finished_at in emails_done)
+

@@ -247,6 +247,7 @@ def test_real_procfile_becomes_shell_commands_supervisor_reads_back(tmp_path):
     # `%h` reaches Celery intact; `$VAR` is left for the shell to expand at each start.
     assert worker.startswith(f"/bin/sh -c 'exec {BIN / 'celery'} --app tasks.celery_app worker")
     assert "--hostname=worker-0@%h" in worker and "$WORKER_CONCURRENCY" in worker
+    assert "--priorities=high" in commands["urgent"].command
     assert all(c.stopasgroup and c.killasgroup for c in commands.values())
     assert "--appendonly yes" in commands["redis"].command
     assert stat.S_IMODE(conf.stat().st_mode) == 0o600

@@ -68,3 +68,23 @@ def test_ids_in_use_include_node_names_that_look_like_platform_ids():
     dead = state.parse(beat(node="worker-6@web-1", platform_id="6", seconds_ago=100), NOW)
 
     assert state.ids_in_use([procfile_worker, managed, dead]) == {0, 5}
+
+
+def test_a_beat_without_priorities_reads_as_a_worker_taking_every_priority():
+    assert state.parse(beat(), NOW).priorities == ("high", "normal", "low")
+    assert state.parse(beat(priorities="high"), NOW).priorities == ("high",)
+
+
+def test_waiting_tasks_are_unserved_at_a_priority_no_online_worker_of_the_channel_takes():
+    urgent = state.parse(beat(node="urgent-0@web-1", priorities="high"), NOW)
+    everything = state.parse(beat(node="worker-0@web-1"), NOW)
+    dead = state.parse(beat(node="worker-1@web-1", seconds_ago=100), NOW)
+    chat_only = state.parse(beat(node="worker-2@web-1", queues="chat"), NOW)
+    waiting = {"high": 2, "normal": 0, "low": 5}
+
+    assert state.unserved([urgent], "email", waiting)  # its low tasks wait for nobody
+    assert not state.unserved([urgent], "email", {"high": 2, "normal": 0, "low": 0})
+    assert not state.unserved([urgent, everything], "email", waiting)
+    assert state.unserved([urgent, dead], "email", waiting)
+    assert state.unserved([urgent, chat_only], "email", waiting)
+    assert not state.unserved([urgent, chat_only], "chat", waiting)

@@ -23,6 +23,7 @@ from celery.worker import state as worker_state
 import settings
 from tasks import keys
 from tasks.connections import connect
+from tasks.queues import PRIORITIES
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +114,7 @@ class HeartbeatWriter:
             "tasks_processed": processed,
             "concurrency": concurrency,
             "queues": ",".join(sorted(self.worker.app.amqp.queues.consume_from or ())),
+            "priorities": ",".join(getattr(self.worker, "priorities", PRIORITIES)),
             "pid": os.getpid(),
             "heartbeat_seconds": self.interval,
         }

@@ -11,6 +11,7 @@ import redis
 
 from tasks import keys
 from tasks.connections import seconds
+from tasks.queues import PRIORITIES, queue_for
 from workers.heartbeat import OFFLINE_AFTER_BEATS
 
 ACTIVE, IDLE, OFFLINE = "active", "idle", "offline"
@@ -28,6 +29,7 @@ class WorkerState:
     tasks_processed: int
     concurrency: int
     queues: tuple[str, ...]
+    priorities: tuple[str, ...]  # the priorities it takes (``--priorities``)
     pid: int
     started_at: float
     last_seen: float
@@ -83,11 +85,20 @@ def parse(fields: dict[str, str], now: float) -> WorkerState:
         tasks_processed=int(fields.get("tasks_processed", 0)),
         concurrency=int(fields.get("concurrency", 0)),
         queues=tuple(q for q in fields.get("queues", "").split(",") if q),
+        priorities=tuple(p for p in fields.get("priorities", "").split(",") if p) or PRIORITIES,
         pid=int(fields.get("pid", 0)),
         started_at=started_at,
         last_seen=last_seen,
         uptime_seconds=None if offline else max(now - started_at, 0.0),
     )
+
+
+def unserved(workers: list[WorkerState], channel: str, waiting: dict[str, int]) -> bool:
+    """True when tasks of ``channel`` wait (``waiting``: by priority) at a priority that no
+    online worker consuming the channel's queue takes."""
+    takers = [w for w in workers if w.online and queue_for(channel) in w.queues]
+    return any(count and not any(priority in w.priorities for w in takers)
+               for priority, count in waiting.items())
 
 
 def find(workers: list[WorkerState], worker_id: str | int) -> WorkerState | None:
