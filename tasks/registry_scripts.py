@@ -93,6 +93,40 @@ local function emit(key, id, status, extra, f, raw)
   if kind then webhook(kind, event_id, encoded, key, f[6], f[7]) end
 end
 
+-- Sorted-set writes of a script run, grouped by key and sent in a few variadic calls at
+-- its end: one ZADD or ZREM per key rather than one per task.
+local zadds, zrems = {}, {}
+local function zadd_later(key, score, member)
+  local members = zadds[key]
+  if not members then
+    members = {}
+    zadds[key] = members
+  end
+  members[#members + 1] = score
+  members[#members + 1] = member
+end
+local function zrem_later(key, member)
+  local members = zrems[key]
+  if not members then
+    members = {}
+    zrems[key] = members
+  end
+  members[#members + 1] = member
+end
+local function write_sets()
+  for key, members in pairs(zrems) do
+    for i = 1, #members, 1000 do
+      redis.call('ZREM', key, unpack(members, i, math.min(i + 999, #members)))
+    end
+  end
+  for key, members in pairs(zadds) do
+    for i = 1, #members, 1000 do
+      redis.call('ZADD', key, unpack(members, i, math.min(i + 999, #members)))
+    end
+  end
+  zadds, zrems = {}, {}
+end
+
 -- Metrics are summed in ``tally`` while a script runs and written once at its end.
 local tally = {}
 local function count(channel, increments)
@@ -177,16 +211,19 @@ for i, item in ipairs(batch.items) do
     end
     redis.call('HSET', key, unpack(fields))
     redis.call('EXPIRE', key, cfg.ttl)
-    redis.call('ZADD', waiting_key(item.channel, item.priority), now, item.id)
-    redis.call('ZADD', cfg.task_index, now, item.id)
-    if item.fields.customer_id ~= nil then
-      redis.call('ZADD', customer_key(item.fields.customer_id), now, item.id)
-      customers[item.fields.customer_id] = item.id
+    zadd_later(waiting_key(item.channel, item.priority), now, item.id)
+    zadd_later(cfg.task_index, now, item.id)
+    local customer = item.fields.customer_id
+    if customer ~= nil then
+      zadd_later(customer_key(customer), now, item.id)
+      customers[customer] = item.id
     end
     if item.idempotency_key ~= cjson.null then
       redis.call('SET', item.idempotency_key, item.id, 'EX', cfg.idempotency_ttl)
     end
-    emit(key, item.id, 'queued')
+    emit(key, item.id, 'queued', nil, {item.channel, item.priority, customer, nil,
+                                       item.fields.request_id, item.fields.callback_url,
+                                       item.fields.owner})
     waiting[item.priority] = waiting[item.priority] + 1
     total = total + 1
     local position = 0
@@ -201,6 +238,7 @@ end
 for group, route in ipairs(batch.groups) do
   if used[group] then enqueue(route[1], route[2], used[group][1], used[group][2]) end
 end
+write_sets()
 
 -- The indexes of GET /tasks: ids accepted more than TTL ago leave the index of all tasks
 -- (each costs one removal, once); a customer's index keeps an old id while its task lives.
@@ -261,7 +299,7 @@ for i = 3, #ARGV do
     -- worker lost, the requeue sweep brings the task back once REQUEUE_AFTER has passed.
     out[#out + 1] = {id, 'busy'}
   elseif status == 'queued' or status == 'processing' then
-    redis.call('ZREM', waiting_key(f[4], f[5]), id)
+    zrem_later(waiting_key(f[4], f[5]), id)
     local list = f[4] .. ':' .. f[5]
     if not newest[list] or tonumber(f[7]) > tonumber(newest[list]) then newest[list] = f[7] end
     if f[3] and tonumber(f[3]) < now then
@@ -273,11 +311,12 @@ for i = 3, #ARGV do
            'the worker was lost during each of ' .. f[6] .. ' attempts')
       out[#out + 1] = {id, 'failed'}
     else
-      redis.call('HSET', key, 'status', 'processing', 'started_at', now_s, 'worker', worker)
-      local attempt = redis.call('HINCRBY', key, 'attempts', 1)
+      local attempt = tonumber(f[6]) + 1
+      redis.call('HSET', key, 'status', 'processing', 'started_at', now_s, 'worker', worker,
+                 'attempts', attempt)
       redis.call('EXPIRE', key, cfg.ttl)
       hold_customer_index(f[10], f[7])
-      redis.call('ZADD', cfg.processing, now, id)
+      zadd_later(cfg.processing, now, id)
       emit(key, id, 'processing', {attempt = attempt, worker = worker},
            {f[4], f[5], f[10], worker, f[9], f[11], f[12]})
       out[#out + 1] = {id, 'claimed', f[2], attempt, f[9]}
@@ -290,6 +329,7 @@ for list, created in pairs(newest) do
   local known = tonumber(redis.call('HGET', cfg.claimed_upto, list) or 0)
   if tonumber(created) > known then redis.call('HSET', cfg.claimed_upto, list, created) end
 end
+write_sets()
 write_tally()
 return out
 """
@@ -394,7 +434,7 @@ for i, item in ipairs(items) do
     redis.call('HSET', key, 'status', 'completed', 'result', result, 'finished_at', now_s)
     redis.call('EXPIRE', key, cfg.ttl)
     hold_customer_index(f[6], f[2])
-    redis.call('ZREM', cfg.processing, id)
+    zrem_later(cfg.processing, id)
     local latency_ms = (now - tonumber(f[2])) * 1000
     local increments = {completed = 1, ['sentiment_' .. sentiment] = 1,
                         latency_ms = latency_ms, [latency_bin(latency_ms)] = 1,
@@ -417,6 +457,7 @@ for i, item in ipairs(items) do
     done = done + 1
   end
 end
+write_sets()
 write_tally()
 return done
 """
