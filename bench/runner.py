@@ -52,10 +52,11 @@ def start_stacks(ctx: Context) -> dict:
     for stack in stacks.values():
         stack.start_api()
         stack.start_worker(0)
+        stack.start_standing_workers()
     for name, stack in stacks.items():
         try:
             stack.wait_api()
-            stack.wait_workers()
+            stack.wait_workers([*stack.workers, *stack.standing])
             problems_warming = warm_up(stack, ctx.bodies(stack, WARM_UP_MESSAGES))
             if problems_warming:
                 raise RuntimeError(f"warm-up trips failed: {problems_warming[:3]}")

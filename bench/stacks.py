@@ -61,6 +61,7 @@ class Stack:
         self.port = free_port()
         self.api: Process | None = None
         self.workers: dict[str, Process] = {}  # by hostname
+        self.standing: dict[str, Process] = {}  # by hostname
 
     # What differs between the stacks.
     def make_celery(self):
@@ -122,9 +123,17 @@ class Stack:
             env=self.env(), cwd=ROOT)
         return hostname
 
+    def start_standing_workers(self) -> list[str]:
+        """Start the workers that run for the whole bench, as its Procfile would; none here.
+
+        Returns their hostnames. Scenarios stop and start ``workers`` only.
+        """
+        return []
+
     def wait_workers(self, hostnames: list[str] | None = None) -> None:
         for hostname in hostnames or list(self.workers):
-            wait_worker(self.workers[hostname], self.celery, hostname)
+            wait_worker(self.workers.get(hostname) or self.standing[hostname], self.celery,
+                        hostname)
 
     def stop_worker(self, hostname: str) -> None:
         self.processes.stop(self.workers.pop(hostname))
@@ -144,6 +153,10 @@ class Stack:
                     pipe.llen(name)
             pipe.hlen("unacked")
             return not any(pipe.execute())
+
+    def drop_backlog(self) -> None:
+        """Delete every message waiting in the broker, for a scenario that starts afresh."""
+        self.redis.delete(*[name for queue in self.queues for name in broker_lists(queue)])
 
     def rss(self) -> dict:
         """Resident memory of the API's processes and of the first worker's, in bytes."""
@@ -182,6 +195,17 @@ class ProjectStack(Stack):
                 "--queues", ",".join(self.queues), "--concurrency", str(concurrency),
                 "--hostname", hostname]
 
+    def start_standing_workers(self) -> list[str]:
+        """The Procfile's ``urgent`` worker: ``high`` messages only, in its own process."""
+        hostname = f"bench-{self.name}-urgent@{socket.gethostname()}"
+        self.standing[hostname] = self.processes.start(
+            f"{self.name}-urgent", [
+                str(BIN / "celery"), "--app", "tasks.celery_app", "worker", "--pool", "solo",
+                "--priorities", "high", "--queues", ",".join(self.queues),
+                "--hostname", hostname],
+            env=self.env(), cwd=ROOT)
+        return [hostname]
+
     def is_finished(self, answer: dict) -> bool:
         return answer.get("status") in ("completed", "failed")
 
@@ -193,6 +217,19 @@ class ProjectStack(Stack):
                 for channel in CHANNELS:
                     pipe.zcard(keys.queued(channel, priority))
             return sum(pipe.execute())
+
+    def drop_backlog(self) -> None:
+        """Also delete the waiting tasks, or the requeue sweep would send them again."""
+        from tasks import keys
+        from tasks.queues import CHANNELS, PRIORITIES
+        for priority in PRIORITIES:
+            for channel in CHANNELS:
+                waiting = keys.queued(channel, priority)
+                for start in range(0, self.redis.zcard(waiting), SCAN_CHUNK):
+                    ids = self.redis.zrange(waiting, start, start + SCAN_CHUNK - 1)
+                    self.redis.delete(*[keys.task(task_id) for task_id in ids])
+                self.redis.delete(waiting)
+        super().drop_backlog()
 
     def task_fields(self, task_ids: list[str], *fields: str) -> list[list]:
         """Fields of the registry hashes of ``task_ids``, in order."""

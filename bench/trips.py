@@ -12,7 +12,7 @@ POLL_GROWTH = 1.3
 
 def trip(stack: Stack, client: Client, body: dict, timeout: float) -> dict:
     """POST one message and poll its GET until finished: the seconds each part took."""
-    started = time.perf_counter()
+    started, began_wall = time.perf_counter(), time.time()
     status, answer, submit_seconds = client.post("/task", body)
     if not 200 <= status < 300 or not isinstance(answer, dict):
         return {"error": f"POST /task answered {status}: {str(answer)[:200]}"}
@@ -25,7 +25,7 @@ def trip(stack: Stack, client: Client, body: dict, timeout: float) -> dict:
         polls += 1
         if status == 200 and stack.is_finished(answer):
             return {"task_id": task_id, "seconds": time.perf_counter() - started,
-                    "submit_seconds": submit_seconds, "polls": polls}
+                    "submit_seconds": submit_seconds, "polls": polls, "began": began_wall}
         time.sleep(pause)
         pause = min(pause * POLL_GROWTH, LONGEST_POLL_SECONDS)
     return {"task_id": task_id, "error": f"not finished within {timeout}s"}

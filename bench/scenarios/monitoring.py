@@ -45,11 +45,12 @@ def run(ctx: Context) -> dict:
         raise Skipped("the project stack is not running")
     plan = ctx.plan
     client = stack.client(OPERATOR_TOKEN)
+    running = len(stack.workers) + len(stack.standing)  # the standing urgent worker counts
     extra = [stack.start_worker(index, concurrency=1)
-             for index in range(1, plan.monitoring_workers)]
+             for index in range(1, plan.monitoring_workers - running + 1)]
     try:
         stack.wait_workers(extra)
-        results = {"workers": len(stack.workers), "routes": {}}
+        results = {"workers": len(stack.workers) + len(stack.standing), "routes": {}}
         for route in ROUTES:
             status, answer, _ = client.get(route)
             if status == 404:
