@@ -17,18 +17,21 @@ broker_connection_retry_on_startup = True
 broker_connection_retry = False
 broker_connection_max_retries = None
 
-# A message a worker took and did not acknowledge returns to its queue after this long. It
-# must exceed the longest a message waits unacknowledged: a retry's countdown (at most 30 s,
-# see tasks.sentiment) plus the hard time limit. The registry's requeue sweep
-# (workers.reaper) brings back tasks of dead workers long before this.
-VISIBILITY_TIMEOUT_SECONDS = 3600
-
 # kombu's Redis transport keeps a list per priority step; 0 is served first. Steps must stay
 # kombu's defaults: Flower sums queue lengths over exactly these suffixes.
+#
+# kombu's ack emulation (a copy of each message taken in Redis's "unacked" hash, restored
+# after a visibility timeout) is off: it cost two Redis transactions per message in the
+# worker's main process, 29% of that process's time under single-message load. The registry
+# already brings back what a dead worker held, sooner: its requeue sweep (workers.reaper)
+# requeues a task still processing REQUEUE_AFTER_SECONDS after it started, or still waiting
+# while its list moved past it. A killed pool process's message still goes back at once
+# (task_reject_on_worker_lost, from the worker's memory), and a warm shutdown puts back
+# the messages in hand. The webhook app turns it on again (tasks.webhooks.celery_app).
 broker_transport_options = {
     "priority_steps": list(KOMBU_PRIORITY_STEPS),
     "queue_order_strategy": "priority",
-    "visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,
+    "ack_emulation": False,
     "socket_timeout": 5,
     "socket_connect_timeout": 5,
     "socket_keepalive": True,

@@ -1,7 +1,7 @@
 """The requeue sweep: tasks whose worker died mid-task go back to their queue.
 
-When a whole worker dies (SIGKILL, power loss) or loses Redis, the messages it held wait
-unacknowledged until the broker's visibility timeout, an hour. Like RQ's started-job
+When a whole worker dies (SIGKILL, power loss) or loses Redis, the messages it held are
+gone with it (kombu's ack emulation is off, see ``celeryconfig``). Like RQ's started-job
 registry, every worker runs this sweep; a Redis lock lets one sweep run per interval across
 all of them. A task still processing ``REQUEUE_AFTER_SECONDS`` after it started (longer
 than the hard time limit allows), or still waiting that long while its list moved past it,

@@ -7,8 +7,11 @@ requeue sweep, paused channels) stay theirs. Run it with a thread pool::
 """
 from celery import Celery
 
-from tasks.webhooks.delivery import QUEUE
+from tasks.webhooks.delivery import MAX_BACKOFF_SECONDS, QUEUE
 from tasks.webhooks.dispatcher import OutboxDispatch
+
+# An hour: well above the longest wait for a retry.
+VISIBILITY_TIMEOUT_SECONDS = 6 * MAX_BACKOFF_SECONDS
 
 
 def make_webhook_celery(broker_url: str | None = None) -> Celery:
@@ -23,6 +26,12 @@ def make_webhook_celery(broker_url: str | None = None) -> Celery:
         # A thread pool enforces no time limits; each request has its own timeout.
         task_soft_time_limit=None,
         task_time_limit=None,
+        # A waiting retry is an unacknowledged message in the worker's hands, which no
+        # registry sweep brings back: kombu's ack emulation keeps a copy in Redis, restored
+        # after the visibility timeout if the worker dies.
+        broker_transport_options={**app.conf.broker_transport_options,
+                                  "ack_emulation": True,
+                                  "visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
     )
     app.steps["worker"].add(OutboxDispatch)
     if broker_url:

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 TASK_NAME = "webhooks.deliver"
 QUEUE = "webhooks"
-MAX_BACKOFF_SECONDS = 600  # well under the broker's visibility timeout (celeryconfig)
+MAX_BACKOFF_SECONDS = 600  # well under the broker's visibility timeout (celery_app)
 FIRST_DEFERRAL_SECONDS = 0.1
 
 
