@@ -96,32 +96,18 @@ end
 -- Sorted-set writes of a script run, grouped by key and sent in a few variadic calls at
 -- its end: one ZADD or ZREM per key rather than one per task.
 local zadds, zrems = {}, {}
-local function zadd_later(key, score, member)
-  local members = zadds[key]
-  if not members then
-    members = {}
-    zadds[key] = members
-  end
-  members[#members + 1] = score
-  members[#members + 1] = member
-end
-local function zrem_later(key, member)
-  local members = zrems[key]
-  if not members then
-    members = {}
-    zrems[key] = members
-  end
-  members[#members + 1] = member
+local function defer(pending, key, ...)
+  local members = pending[key] or {}
+  pending[key] = members
+  for i = 1, select('#', ...) do members[#members + 1] = select(i, ...) end
 end
 local function write_sets()
-  for key, members in pairs(zrems) do
-    for i = 1, #members, 1000 do
-      redis.call('ZREM', key, unpack(members, i, math.min(i + 999, #members)))
-    end
-  end
-  for key, members in pairs(zadds) do
-    for i = 1, #members, 1000 do
-      redis.call('ZADD', key, unpack(members, i, math.min(i + 999, #members)))
+  for _, writes in ipairs({{'ZREM', zrems}, {'ZADD', zadds}}) do
+    for key, members in pairs(writes[2]) do
+      -- 1,000 arguments a call: an even count keeps ZADD's score and member together.
+      for i = 1, #members, 1000 do
+        redis.call(writes[1], key, unpack(members, i, math.min(i + 999, #members)))
+      end
     end
   end
   zadds, zrems = {}, {}
@@ -211,11 +197,11 @@ for i, item in ipairs(batch.items) do
     end
     redis.call('HSET', key, unpack(fields))
     redis.call('EXPIRE', key, cfg.ttl)
-    zadd_later(waiting_key(item.channel, item.priority), now, item.id)
-    zadd_later(cfg.task_index, now, item.id)
+    defer(zadds, waiting_key(item.channel, item.priority), now, item.id)
+    defer(zadds, cfg.task_index, now, item.id)
     local customer = item.fields.customer_id
     if customer ~= nil then
-      zadd_later(customer_key(customer), now, item.id)
+      defer(zadds, customer_key(customer), now, item.id)
       customers[customer] = item.id
     end
     if item.idempotency_key ~= cjson.null then
@@ -299,7 +285,7 @@ for i = 3, #ARGV do
     -- worker lost, the requeue sweep brings the task back once REQUEUE_AFTER has passed.
     out[#out + 1] = {id, 'busy'}
   elseif status == 'queued' or status == 'processing' then
-    zrem_later(waiting_key(f[4], f[5]), id)
+    defer(zrems, waiting_key(f[4], f[5]), id)
     local list = f[4] .. ':' .. f[5]
     if not newest[list] or tonumber(f[7]) > tonumber(newest[list]) then newest[list] = f[7] end
     if f[3] and tonumber(f[3]) < now then
@@ -316,7 +302,7 @@ for i = 3, #ARGV do
                  'attempts', attempt)
       redis.call('EXPIRE', key, cfg.ttl)
       hold_customer_index(f[10], f[7])
-      zadd_later(cfg.processing, now, id)
+      defer(zadds, cfg.processing, now, id)
       emit(key, id, 'processing', {attempt = attempt, worker = worker},
            {f[4], f[5], f[10], worker, f[9], f[11], f[12]})
       out[#out + 1] = {id, 'claimed', f[2], attempt, f[9]}
@@ -434,7 +420,7 @@ for i, item in ipairs(items) do
     redis.call('HSET', key, 'status', 'completed', 'result', result, 'finished_at', now_s)
     redis.call('EXPIRE', key, cfg.ttl)
     hold_customer_index(f[6], f[2])
-    zrem_later(cfg.processing, id)
+    defer(zrems, cfg.processing, id)
     local latency_ms = (now - tonumber(f[2])) * 1000
     local increments = {completed = 1, ['sentiment_' .. sentiment] = 1,
                         latency_ms = latency_ms, [latency_bin(latency_ms)] = 1,
