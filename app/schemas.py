@@ -100,6 +100,9 @@ class WorkerConfigSchema(Schema):
                                  validate=validate.Range(min=1, max=64))
     queues = fields.List(fields.String(validate=validate.OneOf(CHANNELS)), load_default=None,
                          validate=validate.Length(min=1))
+    # The priorities it takes (celery worker --priorities): ["high"] for another urgent lane.
+    priorities = fields.List(fields.String(validate=validate.OneOf(PRIORITIES)),
+                             load_default=None, validate=validate.Length(min=1))
 
     def __init__(self, max_timeout_seconds: float, **kwargs):
         super().__init__(**kwargs)

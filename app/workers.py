@@ -45,7 +45,8 @@ def start_worker():
     """Start a Celery worker through a host agent (operator token).
 
     Request: ``{"worker_id": 3, "config": {"max_tasks": 100, "timeout": 30,
-    "concurrency": 2, "queues": ["chat"]}, "host": "worker-host-1"}``, every field optional.
+    "concurrency": 2, "queues": ["chat"], "priorities": ["high"]}, "host": "worker-host-1"}``,
+    every field optional.
 
     Response 201: ``{"worker_id": 3, "status": "started", "endpoint":
     "ws://localhost:8000/worker/3", "hostname": "worker-3@host", "host": "host", "pid": 4242}``
@@ -56,7 +57,8 @@ def start_worker():
     config = body["config"] or {}
     start = control.StartRequest(body["worker_id"], config.get("max_tasks"),
                                  config.get("timeout"), config.get("concurrency"),
-                                 tuple(config.get("queues") or ()), body["host"])
+                                 tuple(config.get("queues") or ()), body["host"],
+                                 tuple(config.get("priorities") or ()))
     try:
         outcome = control.start_worker(_redis(), start, _read(), _wait_seconds())
     except control.AgentUnavailable as exc:

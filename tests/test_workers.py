@@ -106,7 +106,7 @@ def start(api, **body):
 
 def test_workers_started_through_the_api_work_die_and_stop(api, agent, store):
     first = start(api, worker_id=1, config={"max_tasks": 100, "timeout": 20})
-    second = start(api)  # the lowest free id
+    second = start(api, config={"priorities": ["high"]})  # the lowest free id; an urgent lane
 
     assert first["worker_id"] == 1 and first["status"] == "started"
     assert first["endpoint"] == "ws://localhost/worker/1"
@@ -123,6 +123,7 @@ def test_workers_started_through_the_api_work_die_and_stop(api, agent, store):
         assert worker["hostname"] == f"worker-{worker_id}@{HOST}"
         assert worker["concurrency"] == 1 and worker["managed"] is True
         assert worker["queues"] == ["chat", "email", "voice"]
+        assert worker["priorities"] == (["high"] if worker_id == 0 else ["high", "normal", "low"])
         assert worker["pid"] > 0 and worker["uptime"].endswith("s")
 
     task_ids = [api.post("/task", json=submission(), headers=OPERATOR).get_json()["task_id"]
@@ -131,6 +132,7 @@ def test_workers_started_through_the_api_work_die_and_stop(api, agent, store):
                            for t in task_ids), 60, message="the tasks to complete")
     wait_until(lambda: sum(w["tasks_processed"] for w in listing(api)["workers"]) == 20,
                10, message="tasks_processed to count the 20 tasks")
+    assert workers_by_id(api)[0]["tasks_processed"] == 0  # high only: the tasks are normal
 
     # SIGKILL worker 1, pool and all: its agent starts it again, same id and command line.
     killed = workers_by_id(api)[1]
@@ -222,6 +224,8 @@ def test_an_unknown_worker_is_404(api):
     ({"config": {"max_tasks": 0}}, "config.max_tasks"),
     ({"config": {"timeout": 0.5}}, "config.timeout"),
     ({"config": {"queues": ["fax"]}}, "config.queues.0"),
+    ({"config": {"priorities": ["urgent"]}}, "config.priorities.0"),
+    ({"config": {"priorities": []}}, "config.priorities"),
     ({"config": {"retries": 3}}, "config.retries"),
     ({"name": "w"}, "name"),
 ])

@@ -102,6 +102,8 @@ def worker_argv(python: str, node: str, worker_id: int, command: dict, log_level
             "--queues", ",".join(command.get("queues") or CHANNELS),
             "--concurrency", str(command.get("concurrency") or default_concurrency),
             "--loglevel", log_level]
+    if command.get("priorities"):
+        argv += ["--priorities", ",".join(command["priorities"])]
     if command.get("max_tasks"):
         # Tasks a pool process runs before it is replaced by a fresh one.
         argv += ["--max-tasks-per-child", str(command["max_tasks"])]

@@ -42,6 +42,7 @@ class StartRequest:
     concurrency: int | None
     queues: tuple[str, ...]
     host: str | None = None
+    priorities: tuple[str, ...] = ()
 
 
 @dataclass
@@ -82,7 +83,7 @@ def start_worker(client: redis.Redis, request: StartRequest, workers: list[Worke
     worker_id = reserve_id(client, request.worker_id, ids_in_use(workers), wait_seconds)
     command = {"action": START, "worker_id": worker_id, "max_tasks": request.max_tasks,
                "timeout": request.timeout, "concurrency": request.concurrency,
-               "queues": list(request.queues)}
+               "queues": list(request.queues), "priorities": list(request.priorities)}
     try:
         reply = _send(client, host, command, wait_seconds)
     except BaseException:
