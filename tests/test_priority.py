@@ -5,11 +5,13 @@ and reads the order in which the registry saw the tasks start.
 """
 import time
 
+import click
 import pytest
 import redis as redis_py
 
 from conftest import bearer, make_app, read_snippets, running_worker, submission, wait_until
 from tasks import keys
+from workers import priorities
 
 
 @pytest.fixture
@@ -133,3 +135,15 @@ def test_a_high_message_skips_a_busy_pool_through_the_urgent_worker(isolated, tm
     assert high_worker.startswith("test-urgent@")
     assert float(high_finished) < min(float(finished_at) for _, finished_at in emails_done)
 
+
+
+def test_priorities_option_names_the_kombu_steps_a_worker_polls():
+    assert priorities.parse(None) == ("high", "normal", "low")
+    assert priorities.parse("low, high") == ("high", "low")  # most urgent first
+    assert priorities.priority_steps(("high",)) == [0]
+    assert priorities.priority_steps(("normal", "low")) == [3, 6]
+    # Every priority: kombu's default steps, which Flower sums queue lengths over.
+    assert priorities.priority_steps(priorities.parse("high,normal,low")) == [0, 3, 6, 9]
+    for wrong in ("urgent", "high,urgent", ","):
+        with pytest.raises(click.BadParameter):
+            priorities.parse(wrong)
