@@ -5,6 +5,7 @@ from pathlib import Path
 
 import redis
 
+from bench import cpu
 from bench.data import Texts
 from bench.plan import Plan
 from bench.processes import ProcessSet
@@ -45,6 +46,10 @@ class Context:
         return {"forks": int(self.admin.info("stats").get("total_forks", 0)),
                 "aof_delayed_fsync": int(self.admin.info("persistence")
                                          .get("aof_delayed_fsync", 0))}
+
+    def cpu(self, stack) -> dict[str, float]:
+        """CPU seconds so far of ``stack``'s processes and Redis (``bench.cpu``)."""
+        return cpu.snapshot(stack, int(self.admin.info("server")["process_id"]))
 
     def used_memory(self) -> int:
         """Redis's ``used_memory``, read when no AOF rewrite holds a buffer of its own."""

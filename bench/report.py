@@ -12,6 +12,9 @@ PRIORITY_RATIO_TARGET = 0.5
 PRIORITY_BACKLOGS = {"tweets": "tweet-length emails",
                      "long_emails": f"emails of {EMAIL_SNIPPETS} snippets"}
 MONITORING_P99_TARGET_MS = 20
+# bench.cpu's roles, as the tables name them.
+CPU_ROLES = {"api": "API (gunicorn)", "worker_main": "worker main process",
+             "worker_pool": "worker pool", "redis": "Redis", "total": "total"}
 REDIS_BYTES_TARGET = 1024
 
 
@@ -23,6 +26,10 @@ def num(value, spec: str = ",.0f", unit: str = "") -> str:
 
 def ms(value) -> str:
     return num(value, ",.1f" if value is not None and value < 100 else ",.0f", " ms")
+
+
+def microseconds(value) -> str:
+    return num(value, ",.0f", " µs")
 
 
 def mib(value) -> str:
@@ -211,6 +218,9 @@ def single_body(result: dict) -> list[str]:
          lambda v: num(v, ".1f", " s"), False)
     line("timed samples", lambda r: r["e2e_sampled_ms"]["count"], num, False)
     line("non-2xx answers", lambda r: r["wrk"]["non_2xx"], num, False)
+    for role, label in CPU_ROLES.items():
+        line(f"CPU per task: {label}", lambda r, role=role: r.get("cpu_us_per_task", {}).get(role),
+             microseconds)
     notes = [f"{s}: socket errors {result[s]['wrk']['socket_errors']}" for s in stacks
              if result[s]["wrk"]["socket_errors"]]
     notes += [f"{s}: Redis forked {result[s]['redis_events']['forks']} time(s) (AOF rewrite) "
@@ -231,7 +241,15 @@ def bulk_body(result: dict) -> list[str]:
                      f"{num(r['texts_per_s'])} | {num(r['ratio_to_ceiling'], '.2f')} | "
                      f"{num(r['accepted_texts_per_s'])} | {ms(r['post_ms']['p50_ms'])} | "
                      f"{ms(r['post_ms']['p99_ms'])} | {r['item_problems'] or '—'} |")
-    return lines + ["", f"Ceiling: {num(result['ceiling_texts_per_s'])} texts/s.", ""]
+    lines += ["", f"Ceiling: {num(result['ceiling_texts_per_s'])} texts/s.", "",
+              "CPU per text, from the first POST to the last result (`bench/cpu.py`):", "",
+              "| batch size | " + " | ".join(CPU_ROLES.values()) + " |",
+              "|---:|" + "---:|" * len(CPU_ROLES)]
+    for size, r in result["sizes"].items():
+        spent = r.get("cpu_us_per_task", {})
+        lines.append(f"| {int(size):,} | "
+                     + " | ".join(microseconds(spent.get(role)) for role in CPU_ROLES) + " |")
+    return lines + [""]
 
 
 def priority_body(scenario: dict) -> list[str]:
@@ -351,6 +369,10 @@ METHOD = """## How each figure is measured
   the project's registry (the peer records no creation time).
 - **Bulk**: 2 client threads post pre-encoded batches to `POST /tasks`; texts/s from the
   first request to the last task's `finished_at`.
+- **CPU per task** (`bench/cpu.py`): user + system seconds of the API's processes, the
+  worker's main process, its pool and Redis (children included, even those that exited),
+  read before the load and after the last task finished, over the tasks completed. The peer
+  is idle meanwhile; the load generator and the bench's own client are not counted.
 - **Priority**: the worker is stopped, wrk queues the `low` email backlog through
   `POST /task`, the worker starts, then each `high` chat message is posted and its
   `GET /task/<id>` polled (1 ms between polls, growing to 10 ms) until its result is

@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 
+from bench import cpu
 from bench.context import Context, Skipped
 from bench.scenarios import ceiling
 from bench.stacks import ProjectStack, wait_finished
@@ -89,12 +90,14 @@ def run_size(ctx: Context, stack: ProjectStack, size: int, ceiling_rate: float |
     items = ctx.bodies(stack, size * batches)
     bodies = [json.dumps({"tasks": items[i * size:(i + 1) * size]}).encode()
               for i in range(batches)]
+    cpu_before = ctx.cpu(stack)
     started = time.time()
     posted = post_batches(stack, bodies, plan.bulk_client_threads)
     posting_seconds = time.time() - started
     ids = posted["task_ids"]
     times = wait_finished(stack, len(ids), min(plan.drain_timeout_seconds, DRAIN_BOUND_SECONDS),
                           ids)
+    cpu_after = ctx.cpu(stack)
     last_finish = max((finish.finished for finish in times.values()), default=None)
     completed = sum(1 for finish in times.values() if finish.ok)
     texts_per_s = round(completed / (last_finish - started), 1) if last_finish else None
@@ -110,6 +113,7 @@ def run_size(ctx: Context, stack: ProjectStack, size: int, ceiling_rate: float |
         "accepted_texts_per_s": round(len(ids) / posting_seconds, 1),
         "texts_per_s": texts_per_s,
         "ratio_to_ceiling": ratio(texts_per_s, ceiling_rate),
+        "cpu_us_per_task": cpu.per_task_us(cpu_before, cpu_after, completed),
     }
 
 

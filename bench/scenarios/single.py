@@ -9,7 +9,7 @@ the first request to the last finish.
 import logging
 import time
 
-from bench import loadgen
+from bench import cpu, loadgen
 from bench.context import Context, Skipped
 from bench.stacks import CHANNEL_TOKEN, ProjectStack, Stack, wait_finished
 from bench.stats import ratio, summary_ms
@@ -27,6 +27,7 @@ def run_stack(ctx: Context, stack: Stack) -> dict:
     finished_before = len(stack.finish_times())  # the warm-up's
     memory_before = ctx.used_memory()
     redis_before = ctx.redis_counters()
+    cpu_before = ctx.cpu(stack)
     sampler = Sampler(stack, ctx.bodies(stack, SAMPLE_BODIES), plan.sample_interval_seconds,
                       max_samples=int(plan.wrk_seconds / plan.sample_interval_seconds) + 10)
     sampler.start()
@@ -42,6 +43,7 @@ def run_stack(ctx: Context, stack: Stack) -> dict:
     expected = (None if isinstance(stack, ProjectStack)  # the registry knows what it accepted
                 else finished_before + wrk["accepted"] + len(sampler.sent))
     all_times = wait_finished(stack, expected, plan.drain_timeout_seconds)
+    cpu_after = ctx.cpu(stack)
     times = {task_id: finish for task_id, finish in all_times.items()
              if finish.finished >= wrk["started_at"]}  # not the warm-up's tasks
     last_finish = max((finish.finished for finish in times.values()), default=None)
@@ -63,6 +65,8 @@ def run_stack(ctx: Context, stack: Stack) -> dict:
         # Forks (AOF rewrites) and late fsyncs during the run: what can explain a slow tail.
         "redis_events": {name: value - redis_before[name]
                          for name, value in ctx.redis_counters().items()},
+        # Over the load and the drain, per task completed; the sampler's tasks included.
+        "cpu_us_per_task": cpu.per_task_us(cpu_before, cpu_after, len(times)),
     }
     if isinstance(stack, ProjectStack):
         result["e2e_registry_ms"] = summary_ms(
