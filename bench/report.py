@@ -323,11 +323,11 @@ def memory_body(result: dict) -> list[str]:
     add("Redis `used_memory` growth per stored task",
         lambda r: num(r["redis"]["bytes_per_task"], ",.0f", " B"))
     add("tasks stored", lambda r: num(r["redis"]["tasks_stored"]))
-    add("`MEMORY USAGE` of a task's hash (project) / result key (peer)",
+    add("mean `MEMORY USAGE` of a task's hash (project) / result key (peer), every one",
         lambda r: num((r["redis"].get("task_hash") or r["redis"].get("result_key"))
                       ["mean_key_bytes"], ",.0f", " B"))
-    add("sampled per-task keys with a TTL",
-        lambda r: "{keys_with_ttl}/{keys_sampled}".format(
+    add("per-task keys with a TTL",
+        lambda r: "{keys_with_ttl:,}/{keys:,}".format(
             **(r["redis"].get("task_hash") or r["redis"].get("result_key"))))
     add("event stream per task (so far)",
         lambda r: num(r["redis"]["event_stream_bytes_per_task"], ",.0f", " B"))
@@ -384,7 +384,8 @@ METHOD = """## How each figure is measured
 - **Monitoring**: project workers (concurrency 1) join the first two until 4 run; routes requested
   one at a time with an operator token; `inspect().stats()` with its default 1 s timeout.
 - **Memory**: Redis `used_memory` after scenario 3 minus before it, over the tasks it
-  stored (everything a task leaves: hash, events, results); RSS with psutil after scenario 3.
+  stored (everything a task leaves: hash, events, results); `MEMORY USAGE` of every task's
+  hash (the peer: result key); RSS with psutil after scenario 3.
 """
 
 
