@@ -123,12 +123,9 @@ class Stack:
             env=self.env(), cwd=ROOT)
         return hostname
 
-    def start_standing_workers(self) -> list[str]:
-        """Start the workers that run for the whole bench, as its Procfile would; none here.
-
-        Returns their hostnames. Scenarios stop and start ``workers`` only.
-        """
-        return []
+    def start_standing_workers(self) -> None:
+        """Start the workers (``standing``) that run for the whole bench, as its Procfile
+        would; none here. Scenarios stop and start ``workers`` only."""
 
     def wait_workers(self, hostnames: list[str] | None = None) -> None:
         for hostname in hostnames or list(self.workers):
@@ -195,7 +192,7 @@ class ProjectStack(Stack):
                 "--queues", ",".join(self.queues), "--concurrency", str(concurrency),
                 "--hostname", hostname]
 
-    def start_standing_workers(self) -> list[str]:
+    def start_standing_workers(self) -> None:
         """The Procfile's ``urgent`` worker: ``high`` messages only, in its own process."""
         hostname = f"bench-{self.name}-urgent@{socket.gethostname()}"
         self.standing[hostname] = self.processes.start(
@@ -204,7 +201,6 @@ class ProjectStack(Stack):
                 "--priorities", "high", "--queues", ",".join(self.queues),
                 "--hostname", hostname],
             env=self.env(), cwd=ROOT)
-        return [hostname]
 
     def is_finished(self, answer: dict) -> bool:
         return answer.get("status") in ("completed", "failed")
