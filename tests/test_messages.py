@@ -3,9 +3,10 @@ import base64
 import json
 
 import redis as redis_py
+from celery.utils.saferepr import saferepr
 
 from tasks.celery_app import make_celery
-from tasks.messages import TASK_NAME, analyse_message, list_key
+from tasks.messages import TASK_NAME, analyse_message, args_repr, list_key
 
 IGNORED = {("properties", "delivery_tag"), ("properties", "reply_to"), ("headers", "origin")}
 
@@ -39,3 +40,12 @@ def test_a_message_names_its_tasks_and_goes_to_the_priority_list():
     assert key == list_key("email", "low") == "email\x06\x166"
     assert json.loads(base64.b64decode(message["body"]))[0] == [["task_1", "task_2"]]
     assert message["properties"]["priority"] == 6
+
+
+def test_args_repr_is_celerys_own_for_a_short_group_and_capped_for_a_long_one():
+    few = [f"task_{i:032x}" for i in range(3)]
+    many = [f"task_{i:032x}" for i in range(100)]
+
+    assert args_repr(few, 1024) == saferepr([few], 1024)
+    assert len(args_repr(many, 1024)) == 1024 + len("...")
+    assert args_repr(many, 1024).startswith(repr([many])[:1024])
