@@ -27,10 +27,14 @@ control_socket_disable = True
 
 
 def post_worker_init(worker):
-    """On SIGTERM, open WebSockets get a close frame before gunicorn's graceful wait."""
+    """Freeze start-up objects (``tasks.gc_freeze``); on SIGTERM, open WebSockets get a close
+    frame before gunicorn's graceful wait."""
     import signal
 
     from app.ws import close_all
+    from tasks.gc_freeze import freeze
+
+    freeze()
 
     stop_serving = signal.getsignal(signal.SIGTERM)  # gunicorn's own handler
 
