@@ -106,7 +106,8 @@ SETTINGS = (
             "Messages a pool process handles before it is replaced (bounds leaked memory)."),
     Setting("GROUP_COMMIT_WINDOW_MS", "2", float,
             "How long an API process collects concurrent `POST /task` submissions into one "
-            "Celery message; `0` groups only what arrives during a store."),
+            "Celery message; `0` groups only what arrives during a store. A group of "
+            "`WEB_THREADS` goes at once."),
     Setting("MAX_TEXT_CHARS", "20000", int, "Longest accepted message text, in characters."),
     Setting("MAX_CONTENT_LENGTH", "1048576", int,
             "Largest accepted request body in bytes; larger bodies get 413."),

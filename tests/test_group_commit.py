@@ -77,3 +77,23 @@ def test_an_urgent_item_never_waits_for_the_window():
     commit.submit("urgent")
 
     assert time.monotonic() - started < 1.0
+
+
+def test_a_full_group_goes_without_waiting_out_the_window():
+    # max_group is the API process's thread count: once every thread waits in the group,
+    # no request is left to join it.
+    groups = []
+
+    def flush(items):
+        groups.append(list(items))
+        return list(items), None
+
+    commit = GroupCommit(flush, window=60.0, max_group=3)
+    threads = [threading.Thread(target=commit.submit, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+
+    assert not any(thread.is_alive() for thread in threads)
+    assert [sorted(group) for group in groups] == [[0, 1, 2]]
