@@ -45,8 +45,12 @@ SETTINGS = (
     Setting("FLOWER_PORT", "5555", int, "Port of Flower."),
     Setting("FLOWER_BASIC_AUTH", "", str,
             "Flower's `user:password`; `make run` generates one when unset."),
-    Setting("WEB_CONCURRENCY", "2", int, "gunicorn worker processes."),
-    Setting("WEB_THREADS", "8", int, "Threads per gunicorn process (gthread)."),
+    Setting("WEB_CONCURRENCY", "1", int,
+            "gunicorn worker processes. One runs Python on one core at a time (the GIL): add "
+            "one per core the host can spare beyond its workers and Redis."),
+    Setting("WEB_THREADS", "16", int,
+            "Threads per gunicorn process (gthread); also the largest group of submissions "
+            "one process stores together."),
     Setting("WORKER_CONCURRENCY", "2", int,
             "Pool processes of the Celery worker `make run` starts."),
     Setting("RATE_LIMIT", "6000/minute", str,
@@ -141,7 +145,7 @@ SETTINGS = (
             "Default window of `/metrics`, `/health` rates and `/channels` figures."),
     Setting("HEALTH_MAX_QUEUE_WAIT_SECONDS", "60", float,
             "`/health` is `degraded` when a queued task has waited longer than this."),
-    Setting("WS_MAX_CONNECTIONS", "6", int,
+    Setting("WS_MAX_CONNECTIONS", "12", int,
             "WebSocket connections one API process holds; each takes one of its `WEB_THREADS`."),
     Setting("ESCALATION_NEGATIVE_THRESHOLD", "-0.6", float,
             "A compound score at or below this is strongly negative: it escalates on the "

@@ -17,6 +17,7 @@ from typing import NamedTuple
 import psutil
 import redis
 
+import settings
 from bench import ROOT
 from bench.client import Client
 from bench.processes import Process, ProcessSet, free_port, wait_http, wait_worker
@@ -180,7 +181,10 @@ class ProjectStack(Stack):
 
     def env(self) -> dict[str, str]:
         env = super().env()
-        env.update(PORT=str(self.port), WEB_CONCURRENCY="2", RATE_LIMIT="off")
+        # The defaults make run uses, whatever the shell running the bench exports.
+        env.update(PORT=str(self.port), RATE_LIMIT="off",
+                   **{name: settings.BY_NAME[name].default
+                      for name in ("WEB_CONCURRENCY", "WEB_THREADS")})
         return env
 
     def api_argv(self) -> list[str]:
