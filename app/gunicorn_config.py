@@ -17,6 +17,8 @@ accesslog = "-"
 # The path without its query string: a client that puts a token in the URL must not have it
 # written to the log. The request id (X-Request-ID) is added by logconfig's formatters.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
+# Builds only the atoms the format above and the JSON lines read (logconfig.AccessAtoms).
+logger_class = "logconfig.AccessAtoms"
 loglevel = _config["LOG_LEVEL"].lower()
 # gunicorn's error and access logs and the app's own, in LOG_FORMAT on stdout; the access line
 # carries the request's X-Request-ID (and in JSON its atoms as fields).

@@ -108,3 +108,46 @@ def test_the_console_shows_json_lines_as_short_text():
         "task task_d failed",
         "worker | Traceback (most recent call last):",
         "worker | ValueError: x"]
+
+
+class Response:
+    status = "202 ACCEPTED"
+    sent = 91
+    headers = [("Content-Type", "application/json"), ("X-Request-ID", "req-4")]
+
+
+@pytest.mark.parametrize("user_agent", ["curl/8", 'say "hi"'])
+def test_the_lean_access_atoms_give_gunicorns_own_line(user_agent):
+    from datetime import timedelta
+
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    from app import gunicorn_config
+
+    config = Config()
+    config.set("access_log_format", gunicorn_config.access_log_format)
+    environ = {"REMOTE_ADDR": "10.0.0.9", "REQUEST_METHOD": "POST", "PATH_INFO": "/task",
+               "QUERY_STRING": "token=secret", "RAW_URI": "/task?token=secret",
+               "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_USER_AGENT": user_agent,
+               "sp.task_id": "task_d"}
+    lines = []
+    for logger_class in (Logger, logconfig.AccessAtoms):
+        logger = logger_class(config)
+        atoms = logger.atoms_wrapper_class(
+            logger.atoms(Response, [("USER-AGENT", user_agent)], environ,
+                         timedelta(microseconds=2345)))
+        record = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1,
+                                   config.access_log_format, (atoms,), None)
+        line = json.loads(logconfig.formatter("json", access=True).format(record))
+        lines.append({k: v for k, v in line.items() if k not in ("timestamp", "pid")})
+
+    gunicorns, lean = lines
+    assert lean == gunicorns
+    assert lean["request_id"] == "req-4" and lean["task_id"] == "task_d"
+
+
+def test_gunicorn_runs_with_the_lean_access_atoms():
+    from app import gunicorn_config
+
+    assert gunicorn_config.logger_class == "logconfig.AccessAtoms"
