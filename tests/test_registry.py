@@ -338,3 +338,21 @@ def test_a_waiting_id_whose_task_expired_is_dropped_by_the_sweep(registry, celer
     sweep(registry, celery, requeue_after=30, holder="test")
 
     assert redis_client.zcard(keys.queued("chat", "normal")) == 0
+
+
+def test_a_result_is_stored_as_compact_json_with_pythons_own_numbers(registry, redis_client):
+    from tasks.sentiment import analyse_one
+
+    texts = ["Great customer service experience!", "Müll. Nie wieder 😡",
+             "The agent was rude. The refund came fast, though."]
+    tasks = [NewTask(new_task_id(), "chat", "normal", {"text": text}) for text in texts]
+    registry.accept(tasks, [("nowhere", "m")], [0] * len(tasks))
+    registry.claim([t.task_id for t in tasks], WORKER)
+    results = {t.task_id: analyse_one(t.fields["text"]) for t in tasks}
+    registry.complete(results)
+
+    for task in tasks:
+        stored = redis_client.hget(keys.task(task.task_id), "result")
+        expected = json.dumps(results[task.task_id], separators=(",", ":"))[:-1]
+        assert stored.startswith(expected + ",")  # the script appends "escalate"
+        assert redis_client.hget(keys.task(task.task_id), "text") == task.fields["text"]
