@@ -12,7 +12,7 @@ from bench.stacks import PeerStack, ProjectStack, Stack
 CHUNK = 1000
 
 
-def key_sizes(ctx: Context, stack: Stack, names: list[str]) -> dict:
+def key_sizes(stack: Stack, names: list[str]) -> dict:
     """Mean ``MEMORY USAGE`` of the keys ``names``, and how many of them expire."""
     if not names:
         return {"keys": 0}
@@ -29,14 +29,14 @@ def key_sizes(ctx: Context, stack: Stack, names: list[str]) -> dict:
             "keys_with_ttl": sum(1 for t in ttls if t is not None and t > 0)}
 
 
-def redis_per_task(ctx: Context, stack: Stack, single: dict) -> dict:
+def redis_per_task(stack: Stack, single: dict) -> dict:
     memory = single.get("redis_memory") or {}
     tasks = memory.get("tasks") or 0
     result = {"tasks_stored": tasks}
     if tasks:
         result["bytes_per_task"] = round((memory["used_after"] - memory["used_before"]) / tasks)
     if isinstance(stack, ProjectStack):
-        result["task_hash"] = key_sizes(ctx, stack, stack.task_keys())
+        result["task_hash"] = key_sizes(stack, stack.task_keys())
         from tasks import keys
         events = stack.redis.memory_usage(keys.EVENTS, samples=0)
         if events and tasks:
@@ -46,7 +46,7 @@ def redis_per_task(ctx: Context, stack: Stack, single: dict) -> dict:
             result["event_stream_bytes_at_cap"] = round(
                 events / entries * settings.get("EVENT_STREAM_MAXLEN")) if entries else None
     elif isinstance(stack, PeerStack):
-        result["result_key"] = key_sizes(ctx, stack, stack.result_keys())
+        result["result_key"] = key_sizes(stack, stack.result_keys())
     return result
 
 
@@ -59,7 +59,7 @@ def run(ctx: Context, single_result: dict | None) -> dict:
             continue
         rss = stack.rss()
         results[stack.name] = {
-            "redis": redis_per_task(ctx, stack, single_result[stack.name]),
+            "redis": redis_per_task(stack, single_result[stack.name]),
             "rss_bytes": {
                 "api_process": max(rss["api"].get("children") or [0]),
                 "api_master": rss["api"].get("main"),
