@@ -329,6 +329,8 @@ def memory_body(result: dict) -> list[str]:
     add("per-task keys with a TTL",
         lambda r: "{keys_with_ttl:,}/{keys:,}".format(
             **(r["redis"].get("task_hash") or r["redis"].get("result_key"))))
+    add("its entry in the index of all tasks (`sp:tasks:created`), per task",
+        lambda r: num(r["redis"]["task_index_bytes_per_task"], ",.0f", " B"))
     add("event stream per task (so far)",
         lambda r: num(r["redis"]["event_stream_bytes_per_task"], ",.0f", " B"))
     add("event stream at its cap (`EVENT_STREAM_MAXLEN` entries), whatever the load",

@@ -38,6 +38,11 @@ def redis_per_task(stack: Stack, single: dict) -> dict:
     if isinstance(stack, ProjectStack):
         result["task_hash"] = key_sizes(stack, stack.task_keys())
         from tasks import keys
+        # The index of GET /tasks keeps one entry per task for TASK_TTL_SECONDS.
+        indexed = stack.redis.zcard(keys.TASK_INDEX)
+        if indexed:
+            result["task_index_bytes_per_task"] = round(
+                stack.redis.memory_usage(keys.TASK_INDEX, samples=0) / indexed)
         events = stack.redis.memory_usage(keys.EVENTS, samples=0)
         if events and tasks:
             result["event_stream_bytes_per_task"] = round(events / tasks)
