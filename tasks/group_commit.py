@@ -5,7 +5,8 @@ task, collects what else arrives within ``window`` seconds (a few milliseconds),
 them with one registry call, so they share one script run and one Celery message per
 channel and priority: a worker pays Celery's per-message cost once per group. A request
 answers only once its group is in Redis, so "accepted" still means stored. An urgent task
-(``urgent(task)``, a ``high`` one) ends the window at once: it never waits to be grouped.
+(``urgent(task)``, a ``high`` one) is never grouped: its own request thread stores it, with
+no hand-off between threads, each of which can wait for a core on a host busy with a backlog.
 """
 import logging
 import queue
@@ -35,6 +36,9 @@ class GroupCommit:
 
     def submit(self, item):
         """Store ``item`` with whatever else is waiting; returns (its result, shared)."""
+        if self.urgent(item):
+            results, shared = self.flush([item])
+            return results[0], shared
         future: Future = Future()
         self._waiting.put((item, future))
         self._ensure_flusher()
@@ -52,14 +56,12 @@ class GroupCommit:
     def _run(self) -> None:
         while True:
             group = [self._waiting.get()]
-            deadline = time.monotonic() + (0 if self.urgent(group[0][0]) else self.window)
+            deadline = time.monotonic() + self.window
             while len(group) < self.max_group:
                 try:
                     group.append(self._waiting.get(timeout=max(deadline - time.monotonic(), 0)))
                 except queue.Empty:
                     break
-                if self.urgent(group[-1][0]):
-                    deadline = 0  # take what is already waiting, then go
             try:
                 results, shared = self.flush([item for item, _ in group])
             except BaseException as exc:  # every request of the group answers with it

@@ -69,14 +69,22 @@ def test_items_arriving_within_the_window_share_a_group():
     assert [sorted(group) for group in groups] == [[0, 1, 2]]
 
 
-def test_an_urgent_item_never_waits_for_the_window():
-    commit = GroupCommit(lambda items: (list(items), None), window=5.0,
-                         urgent=lambda item: item == "urgent")
+def test_an_urgent_item_is_stored_alone_by_its_own_thread():
+    flushed = []
 
-    started = time.monotonic()
-    commit.submit("urgent")
+    def flush(items):
+        flushed.append((list(items), threading.get_ident()))
+        return list(items), None
 
-    assert time.monotonic() - started < 1.0
+    commit = GroupCommit(flush, window=0.3, urgent=lambda item: item == "urgent")
+    grouped = threading.Thread(target=commit.submit, args=("normal",))
+    grouped.start()
+
+    assert commit.submit("urgent") == ("urgent", None)
+    grouped.join(5)
+
+    assert (["urgent"], threading.get_ident()) in flushed
+    assert [items for items, _ in flushed if items != ["urgent"]] == [["normal"]]
 
 
 def test_a_full_group_goes_without_waiting_out_the_window():
