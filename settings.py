@@ -47,7 +47,8 @@ SETTINGS = (
             "Flower's `user:password`; `make run` generates one when unset."),
     Setting("WEB_CONCURRENCY", "1", int,
             "gunicorn worker processes. One runs Python on one core at a time (the GIL): add "
-            "one per core the host can spare beyond its workers and Redis."),
+            "one per core the host can spare beyond its workers and Redis. With two or more, "
+            "the host keeps answering while gunicorn replaces a process that died."),
     Setting("WEB_THREADS", "16", int,
             "Threads per gunicorn process (gthread); also the largest group of submissions "
             "one process stores together."),
