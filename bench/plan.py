@@ -7,6 +7,7 @@ class Plan:
     quick: bool
     ceiling_seconds: float  # per function measured
     wrk_seconds: int
+    single_rounds: int  # scenario 3 runs this many times per stack, alternating
     wrk_connections: int
     wrk_threads: int
     wrk_max_requests: int  # the count bound of scenario 3's load, far above what it reaches
@@ -29,6 +30,7 @@ FULL = Plan(
     quick=False,
     ceiling_seconds=2.0,
     wrk_seconds=10,
+    single_rounds=3,
     wrk_connections=16,
     wrk_threads=2,
     wrk_max_requests=200_000,
@@ -52,6 +54,7 @@ QUICK = replace(
     quick=True,
     ceiling_seconds=0.3,
     wrk_seconds=2,
+    single_rounds=1,
     wrk_max_requests=40_000,
     drain_timeout_seconds=30,
     bulk_texts=2_000,

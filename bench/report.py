@@ -69,8 +69,12 @@ def targets(results: dict) -> list[dict]:
         row(name, reason, False)
     else:
         value = single.get("completed_ratio")
+        rounds = single.get("rounds") or []
+        spread = (f"; the median of {len(rounds)} rounds: "
+                  + ", ".join(num(r["completed_ratio"], ".2f", "×") for r in rounds)
+                  if len(rounds) > 1 else "")
         row(name, f"{num(value, '.2f')}× ({num(single['project']['completed_per_s'])} vs "
-            f"{num(single['peer']['completed_per_s'])}/s)",
+            f"{num(single['peer']['completed_per_s'])}/s{spread})",
             value is not None and value >= SINGLE_RATIO_TARGET)
     name = f"Single messages: submit p99 < {SUBMIT_P99_TARGET_MS} ms"
     reason = not_run(single, ("project",))
@@ -190,7 +194,22 @@ def single_body(result: dict) -> list[str]:
     wrk = result[stacks[0]]["wrk"]
     lines = [f"wrk, {wrk['connections']} connections on {wrk['threads']} threads, "
              f"{wrk['seconds']:.0f} s of `POST /task`, one message per request; then every "
-             "accepted task waited for.", "",
+             "accepted task waited for.", ""]
+    rounds = result.get("rounds") or []
+    if len(rounds) > 1:
+        lines += [f"{len(rounds)} rounds, the stacks' order swapped each round; this table is "
+                  "the round whose ratio is the median. Every round:", "",
+                  "| round | " + " | ".join(f"{s} completed/s" for s in stacks)
+                  + " | project / peer | " + " | ".join(f"{s} submit p99" for s in stacks)
+                  + " |", "|---:|" + "---:|" * (2 * len(stacks) + 1)]
+        for index, r in enumerate(rounds, 1):
+            lines.append(f"| {index} | "
+                         + " | ".join(num(r.get(f"{s}_completed_per_s")) for s in stacks)
+                         + f" | {num(r.get('completed_ratio'), '.2f', '×')} | "
+                         + " | ".join(ms(r.get(f"{s}_submit_p99_ms")) for s in stacks) + " |")
+        lines.append("")
+    lines += [
+             "| | " + " | ".join(stacks) + " | project / peer |",
              "| | " + " | ".join(stacks) + " | project / peer |",
              "|---|" + "---:|" * (len(stacks) + 1)]
 
@@ -363,6 +382,9 @@ METHOD = """## How each figure is measured
   loads, lazy imports); no figure counts them.
 - **Single messages**: wrk with a generated Lua script posting one message per request,
   cycling through the texts and the three channels; submit latency is wrk's distribution.
+  Several rounds (`single_rounds` in `bench/plan.py`: 3, or 1 with `--quick`), the stacks'
+  order swapped each round: a shared machine's speed drifts within seconds, so one pair can
+  favour either stack. The figures are the median round's, whole; every round is listed.
   completed/s = tasks completed / (last finish − load start): the backlog accepted during
   the load must drain for the rate to count it. End to end "sampled": during the load one
   client thread posts one more message every 20 ms (one at a time) and notes when each POST

@@ -4,7 +4,8 @@ Per stack: wrk at a fixed number of connections for a fixed time (submit latency
 distribution), while a sampler thread posts one more message every ``sample_interval``
 and notes when each POST began; its end is the finish time the server recorded. Then the
 bench waits until every accepted task finished. completed/s counts the tasks completed from
-the first request to the last finish.
+the first request to the last finish. Repeated in rounds, the stacks alternating; the
+median round is the result.
 """
 import logging
 import time
@@ -75,11 +76,20 @@ def run_stack(ctx: Context, stack: Stack) -> dict:
     return result
 
 
-def run(ctx: Context) -> dict:
-    if ctx.wrk is None:
-        raise Skipped(ctx.wrk_note)
+def median_round(rounds: list[dict]) -> dict:
+    """The round whose project / peer ratio is the median (the lower one of an even count);
+    by the project's completed/s when no round has a ratio."""
+    def key(one_round):
+        value = one_round.get("completed_ratio")
+        if value is None:
+            value = (one_round.get("project") or {}).get("completed_per_s")
+        return -1 if value is None else value
+    return sorted(rounds, key=key)[(len(rounds) - 1) // 2]
+
+
+def run_round(ctx: Context, stacks: list[Stack]) -> dict:
     results = {}
-    for stack in ctx.stacks():
+    for stack in stacks:
         logger.info("single: %s, wrk %ds at %d connections", stack.name, ctx.plan.wrk_seconds,
                     ctx.plan.wrk_connections)
         results[stack.name] = run_stack(ctx, stack)
@@ -90,4 +100,25 @@ def run(ctx: Context) -> dict:
     if project and peer:
         results["completed_ratio"] = ratio(project["completed_per_s"], peer["completed_per_s"])
         results["accepted_ratio"] = ratio(project["accepted_per_s"], peer["accepted_per_s"])
+    return results
+
+
+def run(ctx: Context) -> dict:
+    """``single_rounds`` rounds, the stacks' order swapped each round: on a shared machine the
+    speed drifts within seconds, and one pair can be lucky for either stack. The headline is
+    the median round, whole (so its figures belong together); every round's are listed."""
+    if ctx.wrk is None:
+        raise Skipped(ctx.wrk_note)
+    rounds = []
+    for index in range(ctx.plan.single_rounds):
+        stacks = ctx.stacks()
+        rounds.append(run_round(ctx, stacks if index % 2 == 0 else stacks[::-1]))
+    results = dict(median_round(rounds))
+    results["rounds"] = [
+        {"completed_ratio": r.get("completed_ratio"),
+         **{f"{name}_completed_per_s": r[name]["completed_per_s"]
+            for name in ("project", "peer") if name in r},
+         **{f"{name}_submit_p99_ms": r[name]["submit_ms"]["p99"]
+            for name in ("project", "peer") if name in r}}
+        for r in rounds]
     return results
