@@ -194,7 +194,7 @@ class TaskRegistry:
         items = [[task_id, rule_score(result), result["sentiment"]]
                  for task_id, result in results.items()]
         return self._complete(args=[self._config, _compact_json(items),
-                                    *map(_compact_json, results.values())])
+                                    *(_compact_json(r)[:-1] for r in results.values())])
 
     def fail(self, task_id: str, code: str, message: str) -> bool:
         """End a task as failed with an error code; False when it had already ended."""

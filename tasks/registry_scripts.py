@@ -12,6 +12,9 @@ local cfg = cjson.decode(ARGV[1])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local now_s = string.format('%.6f', now)
+-- Numbers a script passes to Redis, as strings made once: Lua formats a number argument
+-- with sprintf on every call, and Redis parses it back.
+local TTL, MAXLEN = tostring(cfg.ttl), tostring(cfg.maxlen)
 
 local function task_key(id) return string.format(cfg.task, id) end
 local function waiting_key(channel, priority)
@@ -46,13 +49,13 @@ local function enqueue(list_key, message, channel, priority)
   redis.call('LPUSH', message_list(list_key, channel, priority), message)
 end
 
--- Appends an event to the stream; returns its stream id and its JSON. ``raw``, when given,
--- is JSON text of more members (',"result":{...}'), spliced in rather than decoded and
+-- Appends an event to the stream; returns its stream id and its JSON. ``result``, when
+-- given, is a result's JSON text, spliced in as the member "result" rather than decoded and
 -- encoded again: a result is the largest part of an event.
-local function append_event(event, raw)
+local function append_event(event, result)
   local encoded = cjson.encode(event)
-  if raw then encoded = string.sub(encoded, 1, -2) .. raw .. '}' end
-  return redis.call('XADD', cfg.events, 'MAXLEN', '~', cfg.maxlen, '*', 'event', encoded),
+  if result then encoded = string.sub(encoded, 1, -2) .. ',"result":' .. result .. '}' end
+  return redis.call('XADD', cfg.events, 'MAXLEN', '~', MAXLEN, '*', 'event', encoded),
          encoded
 end
 
@@ -79,16 +82,16 @@ end
 local WEBHOOK_KINDS = {completed = 'task.completed', failed = 'task.failed'}
 
 -- A task's state change. ``f``, when given, holds the task's channel, priority,
--- customer_id, worker, request_id, callback_url and owner already read; ``raw`` as for
+-- customer_id, worker, request_id, callback_url and owner already read; ``result`` as for
 -- ``append_event``.
-local function emit(key, id, status, extra, f, raw)
+local function emit(key, id, status, extra, f, result)
   f = f or redis.call('HMGET', key, 'channel', 'priority', 'customer_id', 'worker',
                       'request_id', 'callback_url', 'owner')
   local event = {task_id = id, status = status, channel = f[1], priority = f[2],
                  customer_id = f[3] or cjson.null, worker = f[4] or cjson.null,
                  request_id = f[5] or cjson.null, owner = f[7] or cjson.null, at = now}
-  for k, v in pairs(extra or {}) do event[k] = v end
-  local event_id, encoded = append_event(event, raw)
+  if extra then for k, v in pairs(extra) do event[k] = v end end
+  local event_id, encoded = append_event(event, result)
   local kind = WEBHOOK_KINDS[status]
   if kind then webhook(kind, event_id, encoded, key, f[6], f[7]) end
 end
@@ -113,18 +116,28 @@ local function write_sets()
   zadds, zrems = {}, {}
 end
 
--- Metrics are summed in ``tally`` while a script runs and written once at its end.
+-- Metrics are summed per channel in ``tally`` while a script runs, and written once at its
+-- end: each field per channel ('completed:chat') and over all channels ('completed').
 local tally = {}
 local function count(channel, increments)
-  for field, n in pairs(increments) do
-    tally[field] = (tally[field] or 0) + n
-    tally[field .. ':' .. channel] = (tally[field .. ':' .. channel] or 0) + n
+  local sums = tally[channel]
+  if not sums then
+    sums = {}
+    tally[channel] = sums
   end
+  for field, n in pairs(increments) do sums[field] = (sums[field] or 0) + n end
 end
 local function write_tally()
   if next(tally) == nil then return end
   local key = string.format(cfg.metrics, math.floor(now / cfg.bucket_seconds))
-  for field, n in pairs(tally) do redis.call('HINCRBYFLOAT', key, field, n) end
+  local totals = {}
+  for channel, sums in pairs(tally) do
+    for field, n in pairs(sums) do
+      redis.call('HINCRBYFLOAT', key, field .. ':' .. channel, n)
+      totals[field] = (totals[field] or 0) + n
+    end
+  end
+  for field, n in pairs(totals) do redis.call('HINCRBYFLOAT', key, field, n) end
   redis.call('EXPIRE', key, cfg.metrics_ttl)
 end
 
@@ -144,7 +157,7 @@ local function fail(key, id, code, message)
   redis.call('ZREM', cfg.processing, id)
   redis.call('HSET', key, 'status', 'failed', 'error_code', code, 'error_message', message,
              'finished_at', now_s)
-  redis.call('EXPIRE', key, cfg.ttl)
+  redis.call('EXPIRE', key, TTL)
   hold_customer_index(f[3], f[4])
   redis.call('ZADD', cfg.dead, now + failures / 1000000, id)
   failures = failures + 1
@@ -196,12 +209,12 @@ for i, item in ipairs(batch.items) do
       fields[#fields + 1] = item.idempotency_key
     end
     redis.call('HSET', key, unpack(fields))
-    redis.call('EXPIRE', key, cfg.ttl)
-    defer(zadds, waiting_key(item.channel, item.priority), now, item.id)
-    defer(zadds, cfg.task_index, now, item.id)
+    redis.call('EXPIRE', key, TTL)
+    defer(zadds, waiting_key(item.channel, item.priority), now_s, item.id)
+    defer(zadds, cfg.task_index, now_s, item.id)
     local customer = item.fields.customer_id
     if customer ~= nil then
-      defer(zadds, customer_key(customer), now, item.id)
+      defer(zadds, customer_key(customer), now_s, item.id)
       customers[customer] = item.id
     end
     if item.idempotency_key ~= cjson.null then
@@ -300,9 +313,9 @@ for i = 3, #ARGV do
       local attempt = tonumber(f[6]) + 1
       redis.call('HSET', key, 'status', 'processing', 'started_at', now_s, 'worker', worker,
                  'attempts', attempt)
-      redis.call('EXPIRE', key, cfg.ttl)
+      redis.call('EXPIRE', key, TTL)
       hold_customer_index(f[10], f[7])
-      defer(zadds, cfg.processing, now, id)
+      defer(zadds, cfg.processing, now_s, id)
       emit(key, id, 'processing', {attempt = attempt, worker = worker},
            {f[4], f[5], f[10], worker, f[9], f[11], f[12]})
       out[#out + 1] = {id, 'claimed', f[2], attempt, f[9]}
@@ -362,8 +375,10 @@ end
 """
 
 # ARGV[2] a JSON list of [task id, rule score (or null), sentiment label]; ARGV[3], ARGV[4]
-# ... each item's result as JSON text, which is stored and sent on as it is: decoding and
-# encoding results took most of this script's time. Only a processing task
+# ... each item's result as JSON text without its closing brace, which is stored and sent on
+# as it is, once ``escalate`` is appended: decoding and encoding results took most of this
+# script's time, and each copy of a result made here is a string Lua allocates and hashes.
+# Only a processing task
 # completes, so a redelivered message never counts twice, and never enters its customer's
 # history twice. Marks each result ``escalate`` (with ``escalation_reasons`` when true) and
 # appends an ``escalation`` event after its completion. Returns how many this completed.
@@ -412,13 +427,12 @@ for i, item in ipairs(items) do
     end
     local escalate = #reasons > 0
     if escalate then
-      result = string.sub(result, 1, -2) .. ',"escalate":true,"escalation_reasons":'
-               .. cjson.encode(reasons) .. '}'
+      result = result .. ',"escalate":true,"escalation_reasons":' .. cjson.encode(reasons) .. '}'
     else
-      result = string.sub(result, 1, -2) .. ',"escalate":false}'
+      result = result .. ',"escalate":false}'
     end
     redis.call('HSET', key, 'status', 'completed', 'result', result, 'finished_at', now_s)
-    redis.call('EXPIRE', key, cfg.ttl)
+    redis.call('EXPIRE', key, TTL)
     hold_customer_index(f[6], f[2])
     defer(zrems, cfg.processing, id)
     local latency_ms = (now - tonumber(f[2])) * 1000
@@ -431,8 +445,7 @@ for i, item in ipairs(items) do
       for _, reason in ipairs(reasons) do increments['escalated_' .. reason.rule] = 1 end
     end
     count(f[4], increments)
-    emit(key, id, 'completed', nil, {f[4], f[5], f[6], f[7], f[9], f[10], f[8]},
-         ',"result":' .. result)
+    emit(key, id, 'completed', nil, {f[4], f[5], f[6], f[7], f[9], f[10], f[8]}, result)
     if escalate then
       local event_id, encoded = append_event({
         type = 'escalation', task_id = id, channel = f[4], priority = f[5],
@@ -513,7 +526,7 @@ for id, route in pairs(cjson.decode(ARGV[2])) do
                'expires_at')
     redis.call('HSET', key, 'status', 'queued', 'attempts', 0)
     redis.call('HINCRBY', key, 'retries', 1)
-    redis.call('EXPIRE', key, cfg.ttl)
+    redis.call('EXPIRE', key, TTL)
     hold_customer_index(f[4], f[5])
     redis.call('ZREM', cfg.dead, id)
     redis.call('ZADD', waiting_key(f[2], f[3]), now, id)
@@ -534,7 +547,7 @@ local f = redis.call('HMGET', key, 'status', 'channel', 'priority', 'customer_id
                      'created_at')
 if f[1] ~= 'queued' then return f[1] or 'missing' end
 redis.call('HSET', key, 'status', 'cancelled', 'finished_at', now_s)
-redis.call('EXPIRE', key, cfg.ttl)
+redis.call('EXPIRE', key, TTL)
 hold_customer_index(f[4], f[5])
 redis.call('ZREM', waiting_key(f[2], f[3]), id)
 count(f[2], {cancelled = 1})
