@@ -208,10 +208,8 @@ def single_body(result: dict) -> list[str]:
                          + f" | {num(r.get('completed_ratio'), '.2f', '×')} | "
                          + " | ".join(ms(r.get(f"{s}_submit_p99_ms")) for s in stacks) + " |")
         lines.append("")
-    lines += [
-             "| | " + " | ".join(stacks) + " | project / peer |",
-             "| | " + " | ".join(stacks) + " | project / peer |",
-             "|---|" + "---:|" * (len(stacks) + 1)]
+    lines += ["| | " + " | ".join(stacks) + " | project / peer |",
+              "|---|" + "---:|" * (len(stacks) + 1)]
 
     def line(label, pick, fmt, ratio_of=True):
         values = [pick(result[s]) for s in stacks]

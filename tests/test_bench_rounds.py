@@ -51,3 +51,5 @@ def test_the_target_row_and_the_table_name_every_round():
     assert rows[0]["met"] is False
     table = "\n".join(report.single_body(single))
     assert "| 2 | 2,000 | 800 | 2.00× | 20.0 ms | 25.0 ms |" in table
+    assert table.count("| | project | peer | project / peer |") == 1
+    assert "| completed/s | 1,900 | 800 | 2.38× |" in table
