@@ -62,10 +62,16 @@ class JsonLines(JsonFormatter):
             log_data[field] = value
 
 
+# The WSGI environ key under which a request names the task it created (app.request_ids),
+# and the access atoms that carry it and the answer's X-Request-ID.
+TASK_ID_ENVIRON_KEY = "sp.task_id"
+REQUEST_ID_ATOM, TASK_ID_ATOM = "{x-request-id}o", "{" + TASK_ID_ENVIRON_KEY + "}e"
+
+
 def access_context(atoms) -> dict:
     """request_id (the answer's X-Request-ID) and task_id of gunicorn's access atoms."""
     found = {}
-    for field, atom in (("request_id", "{x-request-id}o"), ("task_id", "{sp.task_id}e")):
+    for field, atom in (("request_id", REQUEST_ID_ATOM), ("task_id", TASK_ID_ATOM)):
         if atoms[atom] != "-":
             found[field] = atoms[atom]
     return found
@@ -120,8 +126,8 @@ class AccessAtoms(glogging.Logger):
                 "U": _quoted(environ.get("PATH_INFO")), "H": environ.get("SERVER_PROTOCOL"),
                 "s": status, "B": getattr(resp, "sent", None),
                 "a": _quoted(environ.get("HTTP_USER_AGENT", "-")), "D": micros,
-                "M": micros // 1000, "{x-request-id}o": _quoted(request_id),
-                "{sp.task_id}e": environ.get("sp.task_id", "-")}
+                "M": micros // 1000, REQUEST_ID_ATOM: _quoted(request_id),
+                TASK_ID_ATOM: environ.get(TASK_ID_ENVIRON_KEY, "-")}
 
 
 def _quoted(value):

@@ -15,7 +15,7 @@ import logconfig
 
 HEADER = "X-Request-ID"
 ENVIRON_KEY = "sp.request_id"
-TASK_ID_ENVIRON_KEY = "sp.task_id"  # read by the JSON access log (logconfig.AccessJsonLines)
+TASK_ID_ENVIRON_KEY = logconfig.TASK_ID_ENVIRON_KEY  # read by the access log
 ACCEPTED = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
 
 
