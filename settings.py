@@ -49,9 +49,9 @@ SETTINGS = (
             "gunicorn worker processes. One runs Python on one core at a time (the GIL): add "
             "one per core the host can spare beyond its workers and Redis. With two or more, "
             "the host keeps answering while gunicorn replaces a process that died."),
-    Setting("WEB_THREADS", "16", int,
-            "Threads per gunicorn process (gthread); also the largest group of submissions "
-            "one process stores together."),
+    Setting("WEB_CONNECTIONS", "1000", int,
+            "Simultaneous client connections per gunicorn process (gevent worker), "
+            "WebSockets included."),
     Setting("WORKER_CONCURRENCY", "2", int,
             "Pool processes of the Celery worker `make run` starts."),
     Setting("RATE_LIMIT", "6000/minute", str,
@@ -111,8 +111,8 @@ SETTINGS = (
             "Messages a pool process handles before it is replaced (bounds leaked memory)."),
     Setting("GROUP_COMMIT_WINDOW_MS", "2", float,
             "How long an API process collects concurrent `POST /task` submissions into one "
-            "Celery message; `0` groups only what arrives during a store. A group of "
-            "`WEB_THREADS` goes at once."),
+            "Celery message; `0` groups only what arrives during a store. A group of 64 "
+            "goes at once."),
     Setting("MAX_TEXT_CHARS", "20000", int, "Longest accepted message text, in characters."),
     Setting("MAX_CONTENT_LENGTH", "1048576", int,
             "Largest accepted request body in bytes; larger bodies get 413."),
@@ -146,8 +146,8 @@ SETTINGS = (
             "Default window of `/metrics`, `/health` rates and `/channels` figures."),
     Setting("HEALTH_MAX_QUEUE_WAIT_SECONDS", "60", float,
             "`/health` is `degraded` when a queued task has waited longer than this."),
-    Setting("WS_MAX_CONNECTIONS", "12", int,
-            "WebSocket connections one API process holds; each takes one of its `WEB_THREADS`."),
+    Setting("WS_MAX_CONNECTIONS", "100", int,
+            "WebSocket connections one API process holds, below its `WEB_CONNECTIONS`."),
     Setting("ESCALATION_NEGATIVE_THRESHOLD", "-0.6", float,
             "A compound score at or below this is strongly negative: it escalates on the "
             "priorities of `ESCALATION_PRIORITIES` and the channels of `ESCALATION_CHANNELS`."),

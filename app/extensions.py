@@ -22,8 +22,6 @@ def init_app(app: Flask) -> None:
     app.extensions["group_commit"] = GroupCommit(
         lambda tasks: store(registry_, celery_, tasks, capacity),
         window=app.config["GROUP_COMMIT_WINDOW_MS"] / 1000,
-        # A full group, every thread of this process waiting in it, goes at once.
-        max_group=app.config["WEB_THREADS"],
         urgent=lambda task: task.priority == "high")
 
 

@@ -8,9 +8,12 @@ _config = settings.load()
 
 bind = f"0.0.0.0:{_config['PORT']}"
 workers = _config["WEB_CONCURRENCY"]
-# Threads let one process hold WebSocket connections while it serves requests.
-worker_class = "gthread"
-threads = _config["WEB_THREADS"]
+# One event loop per process: a request waiting on Redis, or a WebSocket waiting for events,
+# costs a greenlet, not a thread; the gthread worker spent as much CPU handing requests between
+# threads as Flask spent serving them. The app's own threads (group commit, event feed, metrics
+# flusher) become greenlets of the same loop.
+worker_class = "gevent"
+worker_connections = _config["WEB_CONNECTIONS"]
 graceful_timeout = 20
 timeout = 30
 accesslog = "-"

@@ -2,9 +2,10 @@
 
 Both are pushed from the process's single event-stream reader (``tasks.event_feed``); a
 client that falls ``QUEUE_SIZE`` events behind is closed with 1013 and resumes with
-``?last_event_id=``. Each open socket holds one gunicorn thread (plus simple-websocket's
-reader thread), so a process holds at most ``WS_MAX_CONNECTIONS`` and never all of its
-``WEB_THREADS``: HTTP requests keep threads to run on.
+``?last_event_id=``. Each open socket holds two greenlets of its gunicorn process (the
+route's and simple-websocket's reader) and gets every event fanned out to it, so a process
+holds at most ``WS_MAX_CONNECTIONS``, fewer than its ``WEB_CONNECTIONS``: HTTP requests
+keep room.
 """
 import json
 import logging
@@ -286,10 +287,10 @@ def close_all(app: Flask) -> None:
 
 def init_app(app: Flask) -> None:
     """The event feed, the socket limit of this process, and the WebSocket routes."""
-    limit = min(app.config["WS_MAX_CONNECTIONS"], max(app.config["WEB_THREADS"] - 1, 1))
+    limit = min(app.config["WS_MAX_CONNECTIONS"], max(app.config["WEB_CONNECTIONS"] - 1, 1))
     if limit < app.config["WS_MAX_CONNECTIONS"]:
-        logger.warning("WS_MAX_CONNECTIONS lowered to %d: WEB_THREADS is %d", limit,
-                       app.config["WEB_THREADS"])
+        logger.warning("WS_MAX_CONNECTIONS lowered to %d: WEB_CONNECTIONS is %d", limit,
+                       app.config["WEB_CONNECTIONS"])
     app.extensions["ws_limit"] = limit
     app.extensions["ws_slots"] = threading.BoundedSemaphore(limit)
     app.extensions["event_feed"] = EventFeed(app.extensions["redis"])

@@ -184,7 +184,7 @@ class ProjectStack(Stack):
         # The defaults make run uses, whatever the shell running the bench exports.
         env.update(PORT=str(self.port), RATE_LIMIT="off",
                    **{name: settings.BY_NAME[name].default
-                      for name in ("WEB_CONCURRENCY", "WEB_THREADS")})
+                      for name in ("WEB_CONCURRENCY", "WEB_CONNECTIONS")})
         return env
 
     def api_argv(self) -> list[str]:

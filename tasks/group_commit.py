@@ -1,12 +1,13 @@
 """Group commit: concurrent submissions in one process are stored together.
 
-Each request hands its task to one flusher thread and waits. The flusher takes the first
+Each request hands its task to one flusher thread (a greenlet under gunicorn's gevent
+worker) and waits. The flusher takes the first
 task, collects what else arrives within ``window`` seconds (a few milliseconds), and stores
 them with one registry call, so they share one script run and one Celery message per
 channel and priority: a worker pays Celery's per-message cost once per group. A request
 answers only once its group is in Redis, so "accepted" still means stored. An urgent task
-(``urgent(task)``, a ``high`` one) is never grouped: its own request thread stores it, with
-no hand-off between threads, each of which can wait for a core on a host busy with a backlog.
+(``urgent(task)``, a ``high`` one) is never grouped: its own request stores it, with no
+window to wait out and no hand-off, on a host that may be busy with a backlog.
 """
 import logging
 import queue
@@ -17,6 +18,8 @@ from concurrent.futures import Future
 
 logger = logging.getLogger(__name__)
 
+# A full group goes at once: its requests have waited long enough.
+MAX_GROUP = 64
 # A flush is bounded by the Redis client's socket timeouts; this only guards against a bug.
 RESULT_TIMEOUT_SECONDS = 30
 
@@ -24,7 +27,7 @@ RESULT_TIMEOUT_SECONDS = 30
 class GroupCommit:
     """Runs ``flush(items) -> (results, shared)`` over groups of concurrently submitted items."""
 
-    def __init__(self, flush: Callable, window: float = 0.0, max_group: int = 64,
+    def __init__(self, flush: Callable, window: float = 0.0, max_group: int = MAX_GROUP,
                  urgent: Callable = lambda item: False):
         self.flush = flush
         self.window = window

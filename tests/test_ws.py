@@ -1,4 +1,4 @@
-"""WebSockets end to end: gunicorn (gthread), a real worker, simple-websocket's client."""
+"""WebSockets end to end: gunicorn (gevent), a real worker, simple-websocket's client."""
 import json
 import os
 import signal
@@ -23,7 +23,7 @@ from conftest import (
 from tasks import keys
 
 WS_LIMIT = 3
-API_SETTINGS = {"WEB_CONCURRENCY": 1, "WEB_THREADS": WS_LIMIT + 2,
+API_SETTINGS = {"WEB_CONCURRENCY": 1,
                 "WS_MAX_CONNECTIONS": WS_LIMIT, "RATE_LIMIT": "off"}
 
 
