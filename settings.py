@@ -109,10 +109,10 @@ SETTINGS = (
             "either way."),
     Setting("WORKER_MAX_TASKS_PER_CHILD", "10000", int,
             "Messages a pool process handles before it is replaced (bounds leaked memory)."),
-    Setting("GROUP_COMMIT_WINDOW_MS", "2", float,
-            "How long an API process collects concurrent `POST /task` submissions into one "
-            "Celery message; `0` groups only what arrives during a store. A group of 64 "
-            "goes at once."),
+    Setting("GROUP_COMMIT_WINDOW_MS", "0", float,
+            "How long an API process waits for more concurrent `POST /task` submissions "
+            "before storing them as one Celery message; `0` groups what arrives while the "
+            "previous group is being stored. A group of 64 goes at once."),
     Setting("MAX_TEXT_CHARS", "20000", int, "Longest accepted message text, in characters."),
     Setting("MAX_CONTENT_LENGTH", "1048576", int,
             "Largest accepted request body in bytes; larger bodies get 413."),
