@@ -1,13 +1,13 @@
 """Group commit: concurrent submissions in one process are stored together.
 
 Each request hands its task to one flusher thread (a greenlet under gunicorn's gevent
-worker) and waits. The flusher takes the first
-task, collects what else arrives within ``window`` seconds (a few milliseconds), and stores
-them with one registry call, so they share one script run and one Celery message per
-channel and priority: a worker pays Celery's per-message cost once per group. A request
-answers only once its group is in Redis, so "accepted" still means stored. An urgent task
-(``urgent(task)``, a ``high`` one) is never grouped: its own request stores it, with no
-window to wait out and no hand-off, on a host that may be busy with a backlog.
+worker) and waits. The flusher takes the first task and whatever else is waiting (what
+arrived while it stored the previous group, and within ``window`` seconds if one is set),
+and stores them with one registry call, so they share one script run and one Celery
+message per channel and priority: a worker pays Celery's per-message cost once per group.
+A request answers only once its group is in Redis, so "accepted" still means stored. An
+urgent task (``urgent(task)``, a ``high`` one) is never grouped: its own request stores
+it, with no window to wait out and no hand-off, on a host that may be busy with a backlog.
 """
 import logging
 import queue
