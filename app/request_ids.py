@@ -15,7 +15,6 @@ import logconfig
 
 HEADER = "X-Request-ID"
 ENVIRON_KEY = "sp.request_id"
-TASK_ID_ENVIRON_KEY = logconfig.TASK_ID_ENVIRON_KEY  # read by the access log
 ACCEPTED = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
 
 
@@ -56,7 +55,7 @@ def current() -> str:
 
 def note_task(task_id: str) -> None:
     """Name the task this request created in its access log line."""
-    request.environ[TASK_ID_ENVIRON_KEY] = task_id
+    request.environ[logconfig.TASK_ID_ENVIRON_KEY] = task_id  # read by the access log
 
 
 def init_app(app: Flask) -> None:
