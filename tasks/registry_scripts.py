@@ -378,10 +378,10 @@ end
 # ... each item's result as JSON text without its closing brace, which is stored and sent on
 # as it is, once ``escalate`` is appended: decoding and encoding results took most of this
 # script's time, and each copy of a result made here is a string Lua allocates and hashes.
-# Only a processing task
-# completes, so a redelivered message never counts twice, and never enters its customer's
-# history twice. Marks each result ``escalate`` (with ``escalation_reasons`` when true) and
-# appends an ``escalation`` event after its completion. Returns how many this completed.
+# Only a processing task completes, so a redelivered message never counts twice, and never
+# enters its customer's history twice. Marks each result ``escalate`` (with
+# ``escalation_reasons`` when true) and appends an ``escalation`` event after its
+# completion. Returns how many this completed.
 COMPLETE = PRELUDE + ESCALATION + """
 local rules = cfg.escalation
 
