@@ -62,14 +62,16 @@ class JsonLines(JsonFormatter):
             log_data[field] = value
 
 
-# The WSGI environ key under which a request names the task it created (app.request_ids),
-# and the access atoms that carry it and the answer's X-Request-ID.
-TASK_ID_ENVIRON_KEY = "sp.task_id"
-REQUEST_ID_ATOM, TASK_ID_ATOM = "{x-request-id}o", "{" + TASK_ID_ENVIRON_KEY + "}e"
+# The WSGI environ keys under which a request keeps its id and names the task it created
+# (app.request_ids), and the access atoms that read them. From the environ, not the answer's
+# X-Request-ID header: gunicorn's workers hand the logger headers as str or as bytes.
+REQUEST_ID_ENVIRON_KEY, TASK_ID_ENVIRON_KEY = "sp.request_id", "sp.task_id"
+REQUEST_ID_ATOM, TASK_ID_ATOM = ("{" + REQUEST_ID_ENVIRON_KEY + "}e",
+                                 "{" + TASK_ID_ENVIRON_KEY + "}e")
 
 
 def access_context(atoms) -> dict:
-    """request_id (the answer's X-Request-ID) and task_id of gunicorn's access atoms."""
+    """request_id and task_id of gunicorn's access atoms."""
     found = {}
     for field, atom in (("request_id", REQUEST_ID_ATOM), ("task_id", TASK_ID_ATOM)):
         if atoms[atom] != "-":
@@ -116,17 +118,17 @@ class AccessAtoms(glogging.Logger):
     atoms_wrapper_class = DashForMissing
 
     def atoms(self, resp, req, environ, request_time):
+        environ = environ or {}  # None for a request gevent's server refused before the app
         status = resp.status
         if isinstance(status, str):
             status = status.split(None, 1)[0]
         micros = request_time.seconds * 1_000_000 + request_time.microseconds
-        request_id = next((value for name, value in resp.headers
-                           if name.lower() == "x-request-id"), "-")
-        return {"h": environ.get("REMOTE_ADDR", "-"), "m": environ.get("REQUEST_METHOD"),
-                "U": _quoted(environ.get("PATH_INFO")), "H": environ.get("SERVER_PROTOCOL"),
+        return {"h": environ.get("REMOTE_ADDR", "-"), "m": environ.get("REQUEST_METHOD", "-"),
+                "U": _quoted(environ.get("PATH_INFO", "-")),
+                "H": environ.get("SERVER_PROTOCOL", "-"),
                 "s": status, "B": getattr(resp, "sent", None),
                 "a": _quoted(environ.get("HTTP_USER_AGENT", "-")), "D": micros,
-                "M": micros // 1000, REQUEST_ID_ATOM: _quoted(request_id),
+                "M": micros // 1000, REQUEST_ID_ATOM: environ.get(REQUEST_ID_ENVIRON_KEY, "-"),
                 TASK_ID_ATOM: environ.get(TASK_ID_ENVIRON_KEY, "-")}
 
 

@@ -11,8 +11,10 @@ workers = _config["WEB_CONCURRENCY"]
 # One event loop per process: a request waiting on Redis, or a WebSocket waiting for events,
 # costs a greenlet, not a thread; the gthread worker spent as much CPU handing requests between
 # threads as Flask spent serving them. The app's own threads (group commit, event feed, metrics
-# flusher) become greenlets of the same loop.
-worker_class = "gevent"
+# flusher) become greenlets of the same loop. The worker runs gevent's own HTTP server: see
+# app.gunicorn_worker.
+worker_class = "app.gunicorn_worker.Worker"
+keepalive = 2  # seconds an idle connection, or a request head, may wait (README: Errors)
 worker_connections = _config["WEB_CONNECTIONS"]
 graceful_timeout = 20
 timeout = 30
@@ -48,6 +50,3 @@ def post_worker_init(worker):
         stop_serving(signum, frame)
 
     signal.signal(signal.SIGTERM, close_sockets_then_stop)
-# gunicorn itself refuses longer request lines (414, plain text, before the app can answer in
-# the envelope); 8190 is the most it allows.
-limit_request_line = 8190

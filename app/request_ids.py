@@ -14,7 +14,6 @@ from flask import Flask, g, request
 import logconfig
 
 HEADER = "X-Request-ID"
-ENVIRON_KEY = "sp.request_id"
 ACCEPTED = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
 
 
@@ -33,7 +32,7 @@ class RequestIds:
 
     def __call__(self, environ, start_response):
         request_id = accepted_or_new(environ.get("HTTP_X_REQUEST_ID"))
-        environ[ENVIRON_KEY] = request_id
+        environ[logconfig.REQUEST_ID_ENVIRON_KEY] = request_id  # read by the access log too
 
         def with_header(status, headers, exc_info=None):
             headers.append((HEADER, request_id))  # nothing inside the app sets it
@@ -49,7 +48,8 @@ class RequestIds:
 def current() -> str:
     """This request's id, kept in ``flask.g`` for the request."""
     if "request_id" not in g:
-        g.request_id = request.environ.get(ENVIRON_KEY) or accepted_or_new(None)
+        g.request_id = (request.environ.get(logconfig.REQUEST_ID_ENVIRON_KEY)
+                        or accepted_or_new(None))
     return g.request_id
 
 

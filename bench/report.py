@@ -365,7 +365,7 @@ METHOD = """## How each figure is measured
   `everysec`, as `make run` embeds it); the project uses database 0, the peer database 1.
   Both stacks stay up for the whole run and are idle while the other one is measured.
 - **Project** as `make run` starts it: `gunicorn --config python:app.gunicorn_config
-  "app:create_app()"` with its default `WEB_CONCURRENCY` (one process, gunicorn's gevent
+  "app:create_app()"` with its default `WEB_CONCURRENCY` (one process, gunicorn's gevent_pywsgi
   worker), `RATE_LIMIT=off`, and one
   `celery --app tasks.celery_app worker --queues chat,voice,email --concurrency 2`, and the
   Procfile's `urgent` worker (`--pool solo --priorities high`), which takes `high` messages

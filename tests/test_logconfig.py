@@ -69,10 +69,10 @@ def test_the_text_form_shows_the_context_in_brackets(capture):
 
 def test_the_access_line_carries_the_request_as_fields():
     atoms = SafeAtoms({"h": "10.0.0.9", "m": "POST", "U": "/task", "s": "202", "B": 91,
-                       "D": 2345, "a": "curl/8", "{x-request-id}o": "req-3",
+                       "D": 2345, "a": "curl/8", "{sp.request_id}e": "req-3",
                        "{sp.task_id}e": "task_c", "q": "token=secret"})
     record = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1,
-                               '%(h)s "%(m)s %(U)s" %(s)s %({x-request-id}o)s', (atoms,), None)
+                               '%(h)s "%(m)s %(U)s" %(s)s %({sp.request_id}e)s', (atoms,), None)
     line = json.loads(logconfig.formatter("json", access=True).format(record))
     assert line["message"] == '10.0.0.9 "POST /task" 202 req-3'
     assert {"method": "POST", "path": "/task", "status": 202, "bytes": 91, "duration_ms": 2.345,
@@ -130,7 +130,7 @@ def test_the_lean_access_atoms_give_gunicorns_own_line(user_agent):
     environ = {"REMOTE_ADDR": "10.0.0.9", "REQUEST_METHOD": "POST", "PATH_INFO": "/task",
                "QUERY_STRING": "token=secret", "RAW_URI": "/task?token=secret",
                "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_USER_AGENT": user_agent,
-               "sp.task_id": "task_d"}
+               "sp.request_id": "req-4", "sp.task_id": "task_d"}
     lines = []
     for logger_class in (Logger, logconfig.AccessAtoms):
         logger = logger_class(config)
