@@ -15,7 +15,7 @@ from marshmallow import Schema, fields, validate
 
 from app import openapi_schemas as answers
 from app.task_search import SEARCH_QUERY
-from app.tasks import FAILED_QUERY
+from app.tasks import FAILED_QUERY, TASK_QUERY
 
 # Every route behind a token may answer these, whatever it does.
 AUTHENTICATED_ERRORS = ("UNAUTHORIZED", "RATE_LIMITED")
@@ -46,6 +46,10 @@ def _worker_start(app: Flask) -> Schema:
 
 def _failed_tasks(app: Flask) -> Schema:
     return FAILED_QUERY
+
+
+def _task(app: Flask) -> Schema:
+    return TASK_QUERY
 
 
 def _task_search(app: Flask) -> Schema:
@@ -80,9 +84,9 @@ OPERATIONS = {
         request_headers=("Idempotency-Key",)),
     # A finished task never changes: 200 with an ETag, then 304 for If-None-Match.
     "tasks.get_task": Operation({200: answers.TaskSchema, 304: None},
-                                ("TASK_NOT_FOUND", "REDIS_UNAVAILABLE"),
+                                ("TASK_NOT_FOUND", "INVALID_INPUT", "REDIS_UNAVAILABLE"),
                                 headers={200: ("ETag", "Cache-Control"), 304: ("ETag",)},
-                                request_headers=("If-None-Match",)),
+                                request_headers=("If-None-Match",), query=_task),
     "tasks.cancel_task": Operation({200: answers.CancelledTaskSchema},
                                    ("TASK_NOT_FOUND", "TASK_NOT_CANCELLABLE",
                                     "REDIS_UNAVAILABLE")),

@@ -3,7 +3,15 @@ import re
 from datetime import UTC
 from urllib.parse import urlsplit
 
-from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates,
+    validates_schema,
+)
 
 from tasks.queues import CHANNELS, DEFAULT_PRIORITY, PRIORITIES
 from tasks.registry import TASK_STATUSES
@@ -122,6 +130,23 @@ class WorkerStartSchema(Schema):
     def __init__(self, max_timeout_seconds: float, **kwargs):
         super().__init__(**kwargs)
         self.fields["config"].nested = WorkerConfigSchema(max_timeout_seconds)
+
+
+MAX_WAIT_SECONDS = 30  # under the usual 60 s idle limit of proxies and load balancers
+
+
+class TaskQuerySchema(Schema):
+    """The query of ``GET /task/{id}``."""
+
+    class Meta:
+        unknown = EXCLUDE  # a cache-buster (``?_=...``) is no reason to refuse a read
+
+    wait = fields.Float(load_default=0, allow_nan=False,
+                        validate=validate.Range(0, MAX_WAIT_SECONDS),
+                        metadata={"description": "Seconds to wait for the task to finish "
+                                  "(completed, failed or cancelled) before answering; the "
+                                  "answer comes as soon as it does. 0, the default, answers "
+                                  "at once."})
 
 
 class FailedTasksQuerySchema(Schema):

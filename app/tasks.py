@@ -2,6 +2,7 @@
 import hashlib
 import json
 import re
+import time
 
 from flask import Blueprint, current_app, g, jsonify, request, url_for
 from marshmallow import ValidationError
@@ -10,17 +11,18 @@ from app import formatting, request_ids
 from app.auth import require_operator
 from app.errors import APIError, envelope
 from app.extensions import celery, group_commit, registry
-from app.schemas import FailedTasksQuerySchema
+from app.schemas import FailedTasksQuerySchema, TaskQuerySchema
 from app.url_safety import refusal, refuse_unsafe, url_not_allowed
 from app.validation import flatten, json_body, load
 from tasks.analysis import RESULT_FIELDS
 from tasks.messages import analyse_message
-from tasks.registry import Acceptance, RecentCompletions, Refusal
+from tasks.registry import FINISHED_STATUSES, Acceptance, RecentCompletions, Refusal
 from tasks.submission import new_task, store
 
 bp = Blueprint("tasks", __name__)
 
 FAILED_QUERY = FailedTasksQuerySchema()
+TASK_QUERY = TaskQuerySchema()
 SCORE_KEYS = ("neg", "neu", "pos", "compound")
 COMPLETED_MAX_AGE_SECONDS = 3600  # well under TASK_TTL_SECONDS
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
@@ -162,8 +164,14 @@ def get_task(task_id: str):
     "priority": "high", "customer_id": "CUST123", "result": {"sentiment": "positive",
     "confidence": 0.87, "scores": {"neg": 0.0, "neu": 0.3, "pos": 0.7, "compound": 0.88},
     "processing_time": "0.00021s", "processing_time_ms": 0.21, ...}}``
+
+    ``?wait=`` seconds (at most 30): a task not finished yet is answered once it finishes,
+    or as it is when the wait runs out, instead of at once.
     """
+    wait = query_args(TASK_QUERY)["wait"]
     task = visible_task(task_id)
+    if wait and task["status"] not in FINISHED_STATUSES:
+        task = finished_or_current(task_id, wait)
     response = jsonify(present(task_id, task))
     response.set_etag(hashlib.sha256(response.get_data()).hexdigest()[:32])
     response.cache_control.private = True  # answers depend on the token
@@ -189,6 +197,24 @@ def cancel_task(task_id: str):
         raise APIError("TASK_NOT_CANCELLABLE", "Only a task still waiting can be cancelled.",
                        {"task_id": task_id, "status": refused_as})
     return {"task_id": task_id, "status": "cancelled"}
+
+
+def finished_or_current(task_id: str, seconds: float) -> dict:
+    """The task once it finishes, or as it is after ``seconds``: a long poll. Woken by the
+    task's own events (``EventFeed.watch``), whichever process or host changed it."""
+    feed = current_app.extensions["event_feed"]
+    deadline = time.monotonic() + seconds
+    changed = feed.watch(task_id)
+    try:
+        while True:
+            task = visible_task(task_id)  # read after watching: a later change wakes us
+            remaining = deadline - time.monotonic()
+            if task["status"] in FINISHED_STATUSES or remaining <= 0 or feed.closing.is_set():
+                return task
+            changed.wait(remaining)
+            changed.clear()
+    finally:
+        feed.unwatch(task_id, changed)
 
 
 def visible_task(task_id: str) -> dict:
@@ -249,7 +275,7 @@ def list_failed():
     Response 200: ``{"tasks": [<GET /task answer>, ...], "next": 1795963633.5 | null}``
     """
     require_operator()
-    query = failed_query()
+    query = query_args(FAILED_QUERY)
     found, cursor = registry().failed(matcher(query), query["limit"], query["before"])
     return {"tasks": [present(task_id, task) for task_id, task in found], "next": cursor}
 
@@ -261,7 +287,7 @@ def retry_failed():
     Response 202: ``{"retried": 2, "task_ids": ["task_...", "task_..."]}``
     """
     require_operator()
-    query = failed_query()
+    query = query_args(FAILED_QUERY)
     found, _ = registry().failed(matcher(query), query["limit"])
     retried = send_back({task_id: task for task_id, task in found})
     return {"retried": len(retried), "task_ids": retried}, 202
@@ -283,9 +309,10 @@ def retry_task(task_id: str):
     return {"task_id": task_id, "status": "queued"}, 202
 
 
-def failed_query() -> dict:
+def query_args(schema) -> dict:
+    """The request's query string validated by ``schema``."""
     try:
-        return FAILED_QUERY.load(request.args)
+        return schema.load(request.args)
     except ValidationError as exc:
         raise APIError("INVALID_INPUT", "Request validation failed.",
                        flatten(exc.messages)) from None

@@ -397,13 +397,16 @@ METHOD = """## How each figure is measured
   read before the load and after the last task finished, over the tasks completed. The peer
   is idle meanwhile; the load generator and the bench's own client are not counted.
 - **Priority**: the worker is stopped, wrk queues the `low` email backlog through
-  `POST /task`, the worker starts, then each `high` chat message is posted and its
-  `GET /task/<id>` polled (1 ms between polls, growing to 10 ms) until its result is
-  visible, one message at a time. The project's `urgent` worker (`--pool solo --priorities
-  high`, as in the Procfile) runs throughout. Twice: emails as long as the tweets (the
-  issue's scenario), then emails of 20 consecutive snippets (about 1,600 characters), the
-  rest of the first backlog deleted in between. "POST to result stored" ends at the finish
-  time the server recorded, without the wait for a poll to see it.
+  `POST /task`, the worker starts, then each `high` chat message is posted and read with
+  `GET /task/<id>` until its result is visible, one message at a time. The project's client
+  reads with `?wait=10`, the API's long poll, which answers when the task finishes; the
+  peer's API has no such wait (a waiting request would hold one of its two sync workers),
+  so its client polls, 1 ms between polls at first, growing to 10 ms. The project's
+  `urgent` worker (`--pool solo --priorities high`, as in the Procfile) runs throughout.
+  Twice: emails as long as the tweets (the issue's scenario), then emails of 20
+  consecutive snippets (about 1,600 characters), the rest of the first backlog deleted in
+  between. "POST to result stored" ends at the finish time the server recorded: the trip
+  without the read that sees it, whichever way the client reads.
 - **Monitoring**: project workers (concurrency 1) join the first two until 4 run; routes requested
   one at a time with an operator token; `inspect().stats()` with its default 1 s timeout.
 - **Memory**: Redis `used_memory` after scenario 3 minus before it, over the tasks it

@@ -52,6 +52,8 @@ class Stack:
 
     name = "stack"
     queues: tuple[str, ...] = ()
+    # The query with which ``GET /task/<id>`` waits for the task to finish, if the API can.
+    wait_query = ""
 
     def __init__(self, processes: ProcessSet, redis_port: int, db: int):
         self.processes = processes
@@ -173,6 +175,8 @@ class ProjectStack(Stack):
     """The platform: gunicorn with the project's config, one Celery worker on all channels."""
 
     name = "project"
+    # A waiting request costs the gevent API a greenlet: it answers when the task finishes.
+    wait_query = "?wait=10"
     queues = ("chat", "voice", "email")
 
     def make_celery(self):

@@ -11,7 +11,10 @@ POLL_GROWTH = 1.3
 
 
 def trip(stack: Stack, client: Client, body: dict, timeout: float) -> dict:
-    """POST one message and poll its GET until finished: the seconds each part took."""
+    """POST one message and read its GET until finished: the seconds each part took.
+
+    Each GET waits for the task where the stack's API can (``Stack.wait_query``); otherwise
+    the reads are polls, ``FIRST_POLL_SECONDS`` apart at first."""
     started, began_wall = time.perf_counter(), time.time()
     status, answer, submit_seconds = client.post("/task", body)
     if not 200 <= status < 300 or not isinstance(answer, dict):
@@ -21,7 +24,7 @@ def trip(stack: Stack, client: Client, body: dict, timeout: float) -> dict:
     pause = FIRST_POLL_SECONDS
     polls = 0
     while time.perf_counter() < deadline:
-        status, answer, _ = client.get(f"/task/{task_id}")
+        status, answer, _ = client.get(f"/task/{task_id}{stack.wait_query}")
         polls += 1
         if status == 200 and stack.is_finished(answer):
             return {"task_id": task_id, "seconds": time.perf_counter() - started,

@@ -4,7 +4,8 @@ A thread reads the task stream (``keys.EVENTS``) and the worker stream
 (``keys.WORKER_EVENTS``) with one blocking ``XREAD`` and offers each event to every
 subscriber's bounded queue. A subscriber that does not keep up is marked ``overflowed``
 instead of slowing the reader: the others never wait for it, and it can reconnect from the
-last event id it saw, since the stream still holds the events (``replay``).
+last event id it saw, since the stream still holds the events (``replay``). A request waiting
+for one task (``watch``) is woken by that task's events only, found by its id.
 """
 import json
 import logging
@@ -72,6 +73,7 @@ class EventFeed:
         self.client = client
         self.closing = threading.Event()
         self._subscribers: set[Subscription] = set()
+        self._watches: dict[str, set[threading.Event]] = {}
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
@@ -93,6 +95,25 @@ class EventFeed:
         with self._lock:
             self._subscribers.discard(subscription)
 
+    def watch(self, task_id: str) -> threading.Event:
+        """An event set when one of the task's state changes is read from the stream (or the
+        feed closes); the caller clears it before each read of the task."""
+        self._ensure_reader()
+        changed = threading.Event()
+        with self._lock:
+            self._watches.setdefault(task_id, set()).add(changed)
+            if self.closing.is_set():
+                changed.set()
+        return changed
+
+    def unwatch(self, task_id: str, changed: threading.Event) -> None:
+        with self._lock:
+            watching = self._watches.get(task_id)
+            if watching is not None:
+                watching.discard(changed)
+                if not watching:
+                    del self._watches[task_id]
+
     def replay(self, stream: str, after_id: str, count: int = REPLAY_PAGE) -> list[Event]:
         """Up to ``count`` events stored after ``after_id``, oldest first."""
         entries = self.client.xrange(STREAMS[stream], f"({after_id}", "+", count=count)
@@ -104,8 +125,13 @@ class EventFeed:
         return entries[0][0] if entries else None
 
     def close(self) -> None:
-        """Shutting down: subscribers see ``closing`` and say goodbye to their clients."""
-        self.closing.set()
+        """Shutting down: subscribers see ``closing`` and say goodbye to their clients, and
+        waiting requests answer at once."""
+        with self._lock:
+            self.closing.set()
+            for watching in self._watches.values():
+                for changed in watching:
+                    changed.set()
 
     def _ensure_reader(self) -> None:
         # One reader per process, started in the process that serves (after gunicorn forks).
@@ -147,6 +173,9 @@ class EventFeed:
     def _dispatch(self, event: Event) -> None:
         with self._lock:
             subscribers = list(self._subscribers)
+            if event.stream == TASKS:
+                for changed in self._watches.get(event.body.get("task_id"), ()):
+                    changed.set()
         for subscription in subscribers:
             try:
                 subscription.offer(event)

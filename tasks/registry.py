@@ -20,6 +20,7 @@ from tasks.queues import CHANNELS, PRIORITIES, queue_for
 TASK_ID_PREFIX = "task_"
 # The states the scripts write; "accepted" is only the word of POST /task's answer.
 TASK_STATUSES = ("queued", "processing", "completed", "failed", "cancelled")
+FINISHED_STATUSES = ("completed", "failed", "cancelled")  # no worker will change these
 DEAD_LETTER_SCAN = 200  # dead-letter ids read per round trip while filtering a page
 DEAD_LETTER_SCAN_LIMIT = 20  # at most this many times a page's limit are read per request
 RELEASE_ALL = 1e18  # a requeue cutoff later than any start time
