@@ -5,13 +5,16 @@ A thread reads the task stream (``keys.EVENTS``) and the worker stream
 subscriber's bounded queue. A subscriber that does not keep up is marked ``overflowed``
 instead of slowing the reader: the others never wait for it, and it can reconnect from the
 last event id it saw, since the stream still holds the events (``replay``). A request waiting
-for one task (``watch``) is woken by that task's events only, found by its id.
+for one task (``watch``) is woken by that task's events only, found by the stream entry's
+``task_id`` field without decoding the event. The reader stops once nobody has listened for
+``IDLE_STOP_SECONDS``: a process pays for reading every event only while someone listens.
 """
 import json
 import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,6 +30,7 @@ BLOCK_MS = 1000  # below the client's socket timeout (tasks.connections)
 READ_COUNT = 1000
 REPLAY_PAGE = 500
 QUEUE_SIZE = 1000  # events a subscriber may lag behind before it is dropped
+IDLE_STOP_SECONDS = 2  # a restart costs two XREVRANGEs: cheap against reading idle
 
 
 @dataclass(frozen=True)
@@ -83,12 +87,19 @@ class EventFeed:
     def connections(self) -> int:
         return len(self._subscribers)
 
+    @property
+    def reading(self) -> bool:
+        """Whether this process's reader runs (it stops when nobody listens)."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
     def subscribe(self, accepts: Callable[[Event], bool]) -> Subscription:
         """A new subscriber: it gets every event the reader reads from now on."""
-        self._ensure_reader()
         subscription = Subscription(accepts)
         with self._lock:
             self._subscribers.add(subscription)
+            self._ensure_reader()
+        self._ready.wait(5)
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
@@ -98,12 +109,13 @@ class EventFeed:
     def watch(self, task_id: str) -> threading.Event:
         """An event set when one of the task's state changes is read from the stream (or the
         feed closes); the caller clears it before each read of the task."""
-        self._ensure_reader()
         changed = threading.Event()
         with self._lock:
             self._watches.setdefault(task_id, set()).add(changed)
             if self.closing.is_set():
                 changed.set()
+            self._ensure_reader()
+        self._ready.wait(5)
         return changed
 
     def unwatch(self, task_id: str, changed: threading.Event) -> None:
@@ -134,15 +146,27 @@ class EventFeed:
                     changed.set()
 
     def _ensure_reader(self) -> None:
-        # One reader per process, started in the process that serves (after gunicorn forks).
+        # Called holding the lock, which the reader takes to stop: a listener added here is
+        # never left without one. One reader per process, started in the process that serves
+        # (after gunicorn forks).
+        if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
+            self._pid = os.getpid()
+            self._ready.clear()
+            self._thread = threading.Thread(target=self._run, name="sp-event-feed",
+                                            daemon=True)
+            self._thread.start()
+
+    def _nobody_listening_since(self, since: float) -> float | None:
+        """Stops this reader when nobody has listened since ``since`` (monotonic seconds)
+        for ``IDLE_STOP_SECONDS``; returns when somebody last did, or None once stopped."""
+        now = time.monotonic()
         with self._lock:
-            if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
-                self._pid = os.getpid()
-                self._ready.clear()
-                self._thread = threading.Thread(target=self._run, name="sp-event-feed",
-                                                daemon=True)
-                self._thread.start()
-        self._ready.wait(5)
+            if self._subscribers or self._watches:
+                return now
+            if now - since < IDLE_STOP_SECONDS:
+                return since
+            self._thread = None
+            return None
 
     def _positions(self) -> dict[str, str]:
         positions = {}
@@ -154,7 +178,11 @@ class EventFeed:
     def _run(self) -> None:
         positions = None
         names = {key: name for name, key in STREAMS.items()}
+        listened = time.monotonic()
         while not self.closing.is_set():
+            listened = self._nobody_listening_since(listened)
+            if listened is None:
+                return
             try:
                 if positions is None:
                     positions = self._positions()
@@ -167,15 +195,18 @@ class EventFeed:
             for key, entries in replies or []:
                 for entry_id, fields in entries:
                     positions[key] = entry_id
-                    self._dispatch(_event(names[key], entry_id, fields))
+                    self._dispatch(names[key], entry_id, fields)
         self._ready.set()
 
-    def _dispatch(self, event: Event) -> None:
+    def _dispatch(self, stream: str, entry_id: str, fields: dict) -> None:
         with self._lock:
             subscribers = list(self._subscribers)
-            if event.stream == TASKS:
-                for changed in self._watches.get(event.body.get("task_id"), ()):
+            if stream == TASKS:
+                for changed in self._watches.get(fields.get("task_id"), ()):
                     changed.set()
+        if not subscribers:
+            return
+        event = _event(stream, entry_id, fields)
         for subscription in subscribers:
             try:
                 subscription.offer(event)

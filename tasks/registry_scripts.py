@@ -51,12 +51,13 @@ end
 
 -- Appends an event to the stream; returns its stream id and its JSON. ``result``, when
 -- given, is a result's JSON text, spliced in as the member "result" rather than decoded and
--- encoded again: a result is the largest part of an event.
+-- encoded again: a result is the largest part of an event. The task id is also a field of
+-- its own, so a reader waiting for one task need not decode every event.
 local function append_event(event, result)
   local encoded = cjson.encode(event)
   if result then encoded = string.sub(encoded, 1, -2) .. ',"result":' .. result .. '}' end
-  return redis.call('XADD', cfg.events, 'MAXLEN', '~', MAXLEN, '*', 'event', encoded),
-         encoded
+  return redis.call('XADD', cfg.events, 'MAXLEN', '~', MAXLEN, '*', 'event', encoded,
+                    'task_id', event.task_id), encoded
 end
 
 -- Webhooks: an event is copied to the outbox (which the webhook dispatcher reads) only when

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from conftest import wait_until
-from tasks import keys
+from tasks import event_feed, keys
 from tasks.connections import connect
 from tasks.event_feed import TASKS, WORKERS, EventFeed, Subscription, stream_id
 
@@ -17,7 +17,11 @@ def feed(private_redis, private_store):
 
 
 def publish(client, stream_key, body) -> str:
-    return client.xadd(stream_key, {"event": json.dumps(body)})
+    """An entry as the registry's scripts write it (append_event)."""
+    fields = {"event": json.dumps(body)}
+    if "task_id" in body:
+        fields["task_id"] = body["task_id"]
+    return client.xadd(stream_key, fields)
 
 
 def drain(subscription: Subscription, count: int):
@@ -48,7 +52,7 @@ def test_a_subscriber_that_does_not_read_is_dropped_without_slowing_the_others(f
     slow = Subscription(lambda e: True, size=10)
     with feed._lock:
         feed._subscribers.add(slow)
-    feed._ensure_reader()
+        feed._ensure_reader()
     fast = feed.subscribe(lambda e: True)
 
     ids = [publish(feed.client, keys.EVENTS, {"task_id": f"t{n}"}) for n in range(200)]
@@ -86,3 +90,35 @@ def test_the_reader_survives_a_failing_filter(feed):
 
     assert drain(good, 1)[0].body == {"task_id": "t1"}
     wait_until(lambda: bad.overflowed, 5, message="the broken subscriber to be dropped")
+
+
+def test_a_watch_wakes_on_its_own_task_s_events_only(feed):
+    mine, other = feed.watch("t1"), feed.watch("t2")
+
+    publish(feed.client, keys.EVENTS, {"task_id": "t1", "status": "completed"})
+
+    assert mine.wait(5)
+    assert not other.wait(0.3)
+    feed.unwatch("t1", mine)
+    feed.unwatch("t2", other)
+
+
+def test_the_reader_stops_when_nobody_listens_and_starts_again(feed, monkeypatch):
+    monkeypatch.setattr(event_feed, "IDLE_STOP_SECONDS", 0.2)
+    changed = feed.watch("t1")
+    assert feed.reading
+    feed.unwatch("t1", changed)
+    wait_until(lambda: not feed.reading, 5, message="the idle reader to stop")
+
+    changed = feed.watch("t1")  # a new listener starts a new reader
+
+    assert feed.reading
+    publish(feed.client, keys.EVENTS, {"task_id": "t1", "status": "completed"})
+    assert changed.wait(5)
+    feed.unwatch("t1", changed)
+
+
+def test_closing_the_feed_wakes_every_watch(feed):
+    changed = feed.watch("t1")
+    feed.close()
+    assert changed.is_set()
