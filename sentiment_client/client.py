@@ -31,6 +31,7 @@ MAX_BATCH_BYTES = 15 * 2 ** 20  # under the API's default MAX_BATCH_CONTENT_LENG
 # Answers whose Retry-After means "wait": the API sends it with nothing else.
 HINTED = frozenset({429, 503})
 POLL_FIRST_SECONDS, POLL_MAX_SECONDS = 0.2, 2.0
+MAX_WAIT_SECONDS = 30  # the most GET /task/{id}?wait= waits
 FIELDS = ("text", "channel", "priority", "customer_id", "timeout")
 
 
@@ -155,8 +156,8 @@ class Client:
         """Wait until every task is completed, failed or cancelled; their final states by id.
 
         ``via="feed"`` listens to the WebSocket feed, ``"poll"`` asks ``GET /task/{id}``
-        with ``If-None-Match``, ``"auto"`` tries the feed and polls when it refuses (no
-        socket free on the server). ``WaitTimeout`` after ``timeout`` s.
+        with ``?wait=`` and ``If-None-Match``, ``"auto"`` tries the feed and polls when it
+        refuses (no socket free on the server). ``WaitTimeout`` after ``timeout`` s.
         """
         pending = list(dict.fromkeys(task_ids))
         deadline = time.monotonic() + timeout
@@ -206,13 +207,20 @@ class Client:
 
     def _wait_by_polling(self, pending: list[str], deadline: float,
                          on_finished) -> dict[str, dict]:
+        """Each read is a long poll (``?wait=``): the API answers once the task finishes, so
+        the tasks finished meanwhile are read at once after it. A server that answers at once
+        anyway (an older one) is polled, the rounds ``POLL_FIRST_SECONDS`` apart at first."""
         finished: dict[str, dict] = {}
         etags: dict[str, str] = {}
         interval = POLL_FIRST_SECONDS
         while True:
+            round_started = time.monotonic()
             for task_id in [t for t in pending if t not in finished]:
                 headers = {"If-None-Match": etags[task_id]} if task_id in etags else {}
-                response = self._request("GET", f"/task/{task_id}", headers=headers)
+                wait = min(deadline - time.monotonic(), self.request_timeout / 2,
+                           MAX_WAIT_SECONDS)
+                response = self._request("GET", f"/task/{task_id}", headers=headers,
+                                         params={"wait": f"{max(wait, 0):.1f}"})
                 if response.status_code == 304:  # unchanged since the last look
                     continue
                 task = self._answer(response)
@@ -227,7 +235,9 @@ class Client:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise WaitTimeout(finished, [t for t in pending if t not in finished])
-            time.sleep(min(interval, remaining))
+            pause = interval - (time.monotonic() - round_started)  # none after a long poll
+            if pause > 0:
+                time.sleep(min(pause, remaining))
             interval = min(interval * 1.5, POLL_MAX_SECONDS)
 
     # Transport

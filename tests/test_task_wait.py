@@ -7,7 +7,16 @@ from datetime import datetime
 import pytest
 import requests
 
-from conftest import APIServer, bearer, error_of, make_app, running_worker, submission
+from conftest import (
+    CHANNEL_TOKEN,
+    APIServer,
+    bearer,
+    error_of,
+    make_app,
+    running_worker,
+    submission,
+)
+from sentiment_client import Client, WaitTimeout
 
 PROMPT_SECONDS = 5  # "at once", against waits of 30 s
 
@@ -97,3 +106,16 @@ def test_a_wait_is_a_number_of_seconds_up_to_30(private_redis):
     assert client.get(f"/task/{task_id}?_=1", headers=bearer()).status_code == 200
     # A task that does not exist, or is another token's, is not waited for.
     error_of(client.get("/task/task_missing?wait=30", headers=bearer()), "TASK_NOT_FOUND")
+
+
+def test_the_client_s_polls_are_long_polls(api):
+    task_id = submit(api)  # no worker: it stays queued
+    reads = []
+    with Client(api.url, CHANNEL_TOKEN, request_timeout=4) as client:
+        client.session.hooks["response"].append(
+            lambda response, *args, **kwargs: reads.append(response.request.url))
+        with pytest.raises(WaitTimeout):
+            client.wait([task_id], timeout=3, via="poll")
+    # Two or three reads of up to 2 s each; polls 0.2 s apart, growing, would be six.
+    assert 1 <= len(reads) <= 3, reads
+    assert all("wait=" in url for url in reads)
