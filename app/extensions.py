@@ -6,6 +6,7 @@ from tasks.connections import connect
 from tasks.group_commit import GroupCommit
 from tasks.registry import TaskRegistry
 from tasks.submission import store
+from tasks.task_waits import TaskWaits
 from tasks.webhooks.store import WebhookStore
 
 
@@ -15,6 +16,7 @@ def init_app(app: Flask) -> None:
     app.extensions["redis"] = client
     app.extensions["registry"] = TaskRegistry.from_settings(client, app.config)
     app.extensions["webhook_store"] = WebhookStore(client, app.config["TASK_TTL_SECONDS"])
+    app.extensions["task_waits"] = TaskWaits(client)
     # Its own Celery app, so the broker is the one this Flask app was configured with.
     app.extensions["celery"] = make_celery(app.config["REDIS_URL"])
     registry_, celery_ = app.extensions["registry"], app.extensions["celery"]
@@ -31,6 +33,10 @@ def registry() -> TaskRegistry:
 
 def webhook_store() -> WebhookStore:
     return current_app.extensions["webhook_store"]
+
+
+def task_waits() -> TaskWaits:
+    return current_app.extensions["task_waits"]
 
 
 def celery():

@@ -10,7 +10,7 @@ from marshmallow import ValidationError
 from app import formatting, request_ids
 from app.auth import require_operator
 from app.errors import APIError, envelope
-from app.extensions import celery, group_commit, registry
+from app.extensions import celery, group_commit, registry, task_waits
 from app.schemas import FailedTasksQuerySchema, TaskQuerySchema
 from app.url_safety import refusal, refuse_unsafe, url_not_allowed
 from app.validation import flatten, json_body, load
@@ -18,6 +18,7 @@ from tasks.analysis import RESULT_FIELDS
 from tasks.messages import analyse_message
 from tasks.registry import FINISHED_STATUSES, Acceptance, RecentCompletions, Refusal
 from tasks.submission import new_task, store
+from tasks.task_waits import RECHECK_SECONDS
 
 bp = Blueprint("tasks", __name__)
 
@@ -200,21 +201,21 @@ def cancel_task(task_id: str):
 
 
 def finished_or_current(task_id: str, seconds: float) -> dict:
-    """The task once it finishes, or as it is after ``seconds``: a long poll. Woken by the
-    task's own events (``EventFeed.watch``), whichever process or host changed it."""
-    feed = current_app.extensions["event_feed"]
+    """The task once it finishes, or as it is after ``seconds``: a long poll, woken when
+    the task finishes (``tasks.task_waits``), whichever worker or host finished it."""
+    waits = task_waits()
     deadline = time.monotonic() + seconds
-    changed = feed.watch(task_id)
+    changed = waits.watch(task_id, seconds)
     try:
         while True:
-            task = visible_task(task_id)  # read after watching: a later change wakes us
+            task = visible_task(task_id)  # read after watching: a later finish wakes us
             remaining = deadline - time.monotonic()
-            if task["status"] in FINISHED_STATUSES or remaining <= 0 or feed.closing.is_set():
+            if task["status"] in FINISHED_STATUSES or remaining <= 0 or waits.closing.is_set():
                 return task
-            changed.wait(remaining)
+            changed.wait(min(remaining, RECHECK_SECONDS))
             changed.clear()
     finally:
-        feed.unwatch(task_id, changed)
+        waits.unwatch(task_id, changed)
 
 
 def visible_task(task_id: str) -> dict:

@@ -279,10 +279,11 @@ def _feed() -> EventFeed:
 
 
 def close_all(app: Flask) -> None:
-    """Graceful shutdown: every socket of this process sends its close frame and ends."""
-    feed = app.extensions.get("event_feed")
-    if feed is not None:
-        feed.close()
+    """Graceful shutdown: every socket of this process sends its close frame and ends, and
+    every request waiting for a task answers."""
+    for listener in ("event_feed", "task_waits"):
+        if listener in app.extensions:
+            app.extensions[listener].close()
 
 
 def init_app(app: Flask) -> None:

@@ -4,10 +4,9 @@ A thread reads the task stream (``keys.EVENTS``) and the worker stream
 (``keys.WORKER_EVENTS``) with one blocking ``XREAD`` and offers each event to every
 subscriber's bounded queue. A subscriber that does not keep up is marked ``overflowed``
 instead of slowing the reader: the others never wait for it, and it can reconnect from the
-last event id it saw, since the stream still holds the events (``replay``). A request waiting
-for one task (``watch``) is woken by that task's events only, found by the stream entry's
-``task_id`` field without decoding the event. The reader stops once nobody has listened for
-``IDLE_STOP_SECONDS``: a process pays for reading every event only while someone listens.
+last event id it saw, since the stream still holds the events (``replay``). The reader stops
+once nobody has listened for ``IDLE_STOP_SECONDS``: a process pays for reading every event
+only while a socket listens.
 """
 import json
 import logging
@@ -30,7 +29,7 @@ BLOCK_MS = 1000  # below the client's socket timeout (tasks.connections)
 READ_COUNT = 1000
 REPLAY_PAGE = 500
 QUEUE_SIZE = 1000  # events a subscriber may lag behind before it is dropped
-IDLE_STOP_SECONDS = 2  # a restart costs two XREVRANGEs: cheap against reading idle
+IDLE_STOP_SECONDS = 2  # a restart costs two XREVRANGEs: cheap against reading for nobody
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,6 @@ class EventFeed:
         self.client = client
         self.closing = threading.Event()
         self._subscribers: set[Subscription] = set()
-        self._watches: dict[str, set[threading.Event]] = {}
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
@@ -106,26 +104,6 @@ class EventFeed:
         with self._lock:
             self._subscribers.discard(subscription)
 
-    def watch(self, task_id: str) -> threading.Event:
-        """An event set when one of the task's state changes is read from the stream (or the
-        feed closes); the caller clears it before each read of the task."""
-        changed = threading.Event()
-        with self._lock:
-            self._watches.setdefault(task_id, set()).add(changed)
-            if self.closing.is_set():
-                changed.set()
-            self._ensure_reader()
-        self._ready.wait(5)
-        return changed
-
-    def unwatch(self, task_id: str, changed: threading.Event) -> None:
-        with self._lock:
-            watching = self._watches.get(task_id)
-            if watching is not None:
-                watching.discard(changed)
-                if not watching:
-                    del self._watches[task_id]
-
     def replay(self, stream: str, after_id: str, count: int = REPLAY_PAGE) -> list[Event]:
         """Up to ``count`` events stored after ``after_id``, oldest first."""
         entries = self.client.xrange(STREAMS[stream], f"({after_id}", "+", count=count)
@@ -137,13 +115,8 @@ class EventFeed:
         return entries[0][0] if entries else None
 
     def close(self) -> None:
-        """Shutting down: subscribers see ``closing`` and say goodbye to their clients, and
-        waiting requests answer at once."""
-        with self._lock:
-            self.closing.set()
-            for watching in self._watches.values():
-                for changed in watching:
-                    changed.set()
+        """Shutting down: subscribers see ``closing`` and say goodbye to their clients."""
+        self.closing.set()
 
     def _ensure_reader(self) -> None:
         # Called holding the lock, which the reader takes to stop: a listener added here is
@@ -161,7 +134,7 @@ class EventFeed:
         for ``IDLE_STOP_SECONDS``; returns when somebody last did, or None once stopped."""
         now = time.monotonic()
         with self._lock:
-            if self._subscribers or self._watches:
+            if self._subscribers:
                 return now
             if now - since < IDLE_STOP_SECONDS:
                 return since
@@ -201,10 +174,7 @@ class EventFeed:
     def _dispatch(self, stream: str, entry_id: str, fields: dict) -> None:
         with self._lock:
             subscribers = list(self._subscribers)
-            if stream == TASKS:
-                for changed in self._watches.get(fields.get("task_id"), ()):
-                    changed.set()
-        if not subscribers:
+        if not subscribers:  # the last one left since the read
             return
         event = _event(stream, entry_id, fields)
         for subscription in subscribers:

@@ -29,6 +29,10 @@ CUSTOMER_HISTORY = PREFIX + "customer:%s:history"
 TASK_INDEX = PREFIX + "tasks:created"
 # sorted set per customer of its task ids by accept time, for GET /tasks and erasure; expires
 CUSTOMER_TASKS = PREFIX + "customer:%s:tasks"
+# string per task a request waits for (GET /task/{id}?wait=); expires with the wait
+AWAITED = PREFIX + "awaited:%s"
+# pub/sub channel (not a key): the id of each awaited task that finished
+TASK_FINISHED = PREFIX + "task-finished"
 
 # Webhooks (tasks.webhooks). Long-lived ones are listed in the README.
 WEBHOOKS = PREFIX + "webhooks"  # hash: subscription id -> its JSON; long-lived
@@ -43,6 +47,10 @@ WEBHOOK_IN_FLIGHT = PREFIX + "webhook_in_flight:%s"  # zset: attempts running pe
 
 def task(task_id: str) -> str:
     return TASK % task_id
+
+
+def awaited(task_id: str) -> str:
+    return AWAITED % task_id
 
 
 def queued(channel: str, priority: str) -> str:

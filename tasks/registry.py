@@ -119,6 +119,8 @@ class TaskRegistry:
             "parked": keys.PARKED,
             "task_index": keys.TASK_INDEX,
             "customer_tasks": keys.CUSTOMER_TASKS,
+            "awaited": keys.AWAITED,
+            "task_finished": keys.TASK_FINISHED,
             "customer_grace": customer_index_grace_seconds,
             "channels": CHANNELS,
             "priorities": PRIORITIES,

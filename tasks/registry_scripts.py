@@ -51,13 +51,21 @@ end
 
 -- Appends an event to the stream; returns its stream id and its JSON. ``result``, when
 -- given, is a result's JSON text, spliced in as the member "result" rather than decoded and
--- encoded again: a result is the largest part of an event. The task id is also a field of
--- its own, so a reader waiting for one task need not decode every event.
+-- encoded again: a result is the largest part of an event.
 local function append_event(event, result)
   local encoded = cjson.encode(event)
   if result then encoded = string.sub(encoded, 1, -2) .. ',"result":' .. result .. '}' end
-  return redis.call('XADD', cfg.events, 'MAXLEN', '~', MAXLEN, '*', 'event', encoded,
-                    'task_id', event.task_id), encoded
+  return redis.call('XADD', cfg.events, 'MAXLEN', '~', MAXLEN, '*', 'event', encoded),
+         encoded
+end
+
+-- A task finished (completed, failed or cancelled): when a request waits for it
+-- (GET /task/{id}?wait=, which marks it awaited), its id goes to the API processes. One
+-- EXISTS per finished task when nobody waits.
+local function tell_waiters(id)
+  if redis.call('EXISTS', string.format(cfg.awaited, id)) == 1 then
+    redis.call('PUBLISH', cfg.task_finished, id)
+  end
 end
 
 -- Webhooks: an event is copied to the outbox (which the webhook dispatcher reads) only when
@@ -164,6 +172,7 @@ local function fail(key, id, code, message)
   failures = failures + 1
   count(f[1], {failed = 1, ['failed_' .. code] = 1})
   emit(key, id, 'failed', {error = {code = code, message = message}})
+  tell_waiters(id)
 end
 """
 
@@ -447,6 +456,7 @@ for i, item in ipairs(items) do
     end
     count(f[4], increments)
     emit(key, id, 'completed', nil, {f[4], f[5], f[6], f[7], f[9], f[10], f[8]}, result)
+    tell_waiters(id)
     if escalate then
       local event_id, encoded = append_event({
         type = 'escalation', task_id = id, channel = f[4], priority = f[5],
@@ -553,6 +563,7 @@ hold_customer_index(f[4], f[5])
 redis.call('ZREM', waiting_key(f[2], f[3]), id)
 count(f[2], {cancelled = 1})
 emit(key, id, 'cancelled')
+tell_waiters(id)
 write_tally()
 return 1
 """

@@ -17,11 +17,7 @@ def feed(private_redis, private_store):
 
 
 def publish(client, stream_key, body) -> str:
-    """An entry as the registry's scripts write it (append_event)."""
-    fields = {"event": json.dumps(body)}
-    if "task_id" in body:
-        fields["task_id"] = body["task_id"]
-    return client.xadd(stream_key, fields)
+    return client.xadd(stream_key, {"event": json.dumps(body)})
 
 
 def drain(subscription: Subscription, count: int):
@@ -92,33 +88,15 @@ def test_the_reader_survives_a_failing_filter(feed):
     wait_until(lambda: bad.overflowed, 5, message="the broken subscriber to be dropped")
 
 
-def test_a_watch_wakes_on_its_own_task_s_events_only(feed):
-    mine, other = feed.watch("t1"), feed.watch("t2")
-
-    publish(feed.client, keys.EVENTS, {"task_id": "t1", "status": "completed"})
-
-    assert mine.wait(5)
-    assert not other.wait(0.3)
-    feed.unwatch("t1", mine)
-    feed.unwatch("t2", other)
-
-
 def test_the_reader_stops_when_nobody_listens_and_starts_again(feed, monkeypatch):
     monkeypatch.setattr(event_feed, "IDLE_STOP_SECONDS", 0.2)
-    changed = feed.watch("t1")
+    subscription = feed.subscribe(lambda e: True)
     assert feed.reading
-    feed.unwatch("t1", changed)
+    feed.unsubscribe(subscription)
     wait_until(lambda: not feed.reading, 5, message="the idle reader to stop")
 
-    changed = feed.watch("t1")  # a new listener starts a new reader
+    subscription = feed.subscribe(lambda e: True)  # a new subscriber starts a new reader
 
     assert feed.reading
-    publish(feed.client, keys.EVENTS, {"task_id": "t1", "status": "completed"})
-    assert changed.wait(5)
-    feed.unwatch("t1", changed)
-
-
-def test_closing_the_feed_wakes_every_watch(feed):
-    changed = feed.watch("t1")
-    feed.close()
-    assert changed.is_set()
+    event_id = publish(feed.client, keys.EVENTS, {"task_id": "t1", "status": "completed"})
+    assert drain(subscription, 1)[0].id == event_id
