@@ -10,7 +10,6 @@ only while a socket listens.
 """
 import json
 import logging
-import os
 import queue
 import threading
 import time
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 import redis
 
 from tasks import keys
+from tasks.process_thread import ProcessThread
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +78,7 @@ class EventFeed:
         self._subscribers: set[Subscription] = set()
         self._lock = threading.Lock()
         self._ready = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._pid: int | None = None
+        self._reader = ProcessThread(self._run, "sp-event-feed")
 
     @property
     def connections(self) -> int:
@@ -88,8 +87,7 @@ class EventFeed:
     @property
     def reading(self) -> bool:
         """Whether this process's reader runs (it stops when nobody listens)."""
-        thread = self._thread
-        return thread is not None and thread.is_alive()
+        return self._reader.running
 
     def subscribe(self, accepts: Callable[[Event], bool]) -> Subscription:
         """A new subscriber: it gets every event the reader reads from now on."""
@@ -122,12 +120,9 @@ class EventFeed:
         # Called holding the lock, which the reader takes to stop: a listener added here is
         # never left without one. One reader per process, started in the process that serves
         # (after gunicorn forks).
-        if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
-            self._pid = os.getpid()
+        if not self._reader.running:
             self._ready.clear()
-            self._thread = threading.Thread(target=self._run, name="sp-event-feed",
-                                            daemon=True)
-            self._thread.start()
+            self._reader.start()
 
     def _nobody_listening_since(self, since: float) -> float | None:
         """Stops this reader when nobody has listened since ``since`` (monotonic seconds)
@@ -138,7 +133,7 @@ class EventFeed:
                 return now
             if now - since < IDLE_STOP_SECONDS:
                 return since
-            self._thread = None
+            self._reader.forget()
             return None
 
     def _positions(self) -> dict[str, str]:

@@ -11,12 +11,12 @@ once (a dropped connection loses what it missed): a waiter also looks again ever
 """
 import logging
 import math
-import os
 import threading
 
 import redis
 
 from tasks import keys
+from tasks.process_thread import ProcessThread
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +34,7 @@ class TaskWaits:
         self._waiting: dict[str, set[threading.Event]] = {}
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._pid: int | None = None
+        self._subscriber = ProcessThread(self._run, "sp-task-waits")
 
     def watch(self, task_id: str, seconds: float) -> threading.Event:
         """An event set when the task may have finished, or the process stops; the caller
@@ -71,12 +70,9 @@ class TaskWaits:
     def _ensure_subscriber(self) -> None:
         # Called holding the lock. One subscriber per process, started in the process that
         # serves (after gunicorn forks).
-        if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
-            self._pid = os.getpid()
+        if not self._subscriber.running:
             self._subscribed.clear()
-            self._thread = threading.Thread(target=self._run, name="sp-task-waits",
-                                            daemon=True)
-            self._thread.start()
+            self._subscriber.start()
 
     def _run(self) -> None:
         while not self.closing.is_set():
