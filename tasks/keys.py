@@ -31,8 +31,11 @@ TASK_INDEX = PREFIX + "tasks:created"
 CUSTOMER_TASKS = PREFIX + "customer:%s:tasks"
 # string per task a request waits for (GET /task/{id}?wait=); expires with the wait
 AWAITED = PREFIX + "awaited:%s"
-# pub/sub channel (not a key): the id of each awaited task that finished
-TASK_FINISHED = PREFIX + "task-finished"
+# pub/sub channel (not a key) per Redis database: the id of each awaited task that finished.
+# Channels are server-wide, not per database; the number keeps deployments that share one
+# Redis under different databases from waking each other (kombu prefixes its fanout
+# channels with the database for the same reason).
+TASK_FINISHED = PREFIX + "task-finished:%d"
 
 # Webhooks (tasks.webhooks). Long-lived ones are listed in the README.
 WEBHOOKS = PREFIX + "webhooks"  # hash: subscription id -> its JSON; long-lived
@@ -51,6 +54,11 @@ def task(task_id: str) -> str:
 
 def awaited(task_id: str) -> str:
     return AWAITED % task_id
+
+
+def task_finished(client) -> str:
+    """The task-finished channel of ``client``'s database."""
+    return TASK_FINISHED % client.connection_pool.connection_kwargs.get("db", 0)
 
 
 def queued(channel: str, priority: str) -> str:

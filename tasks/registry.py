@@ -120,7 +120,7 @@ class TaskRegistry:
             "task_index": keys.TASK_INDEX,
             "customer_tasks": keys.CUSTOMER_TASKS,
             "awaited": keys.AWAITED,
-            "task_finished": keys.TASK_FINISHED,
+            "task_finished": keys.task_finished(client),
             "customer_grace": customer_index_grace_seconds,
             "channels": CHANNELS,
             "priorities": PRIORITIES,

@@ -1,13 +1,13 @@
 """Requests waiting for a task to finish (``GET /task/{id}?wait=``), woken through Redis.
 
 A waiting request marks its task awaited (``keys.AWAITED``, which expires with the wait).
-When an awaited task finishes, the registry's script publishes its id on
-``keys.TASK_FINISHED`` (``tell_waiters`` in ``tasks.registry_scripts``): a task nobody waits
-for costs its script one ``EXISTS``. One subscriber per process (a thread, a greenlet under
-gevent) wakes the process's requests waiting for that id, so a process wakes only for the
-tasks someone waits for, whichever worker or host finished them. Pub/sub delivers at most
-once (a dropped connection loses what it missed): a waiter also looks again every
-``RECHECK_SECONDS``.
+When an awaited task finishes, the registry's script publishes its id on its database's
+``keys.TASK_FINISHED`` (``tell_waiters`` in ``tasks.registry_scripts``): a task nobody
+waits for costs its script one ``EXISTS``. One subscriber per process (a thread, a
+greenlet under gevent) wakes the process's requests waiting for that id, so a process wakes
+only for the tasks someone waits for, whichever worker or host finished them. Pub/sub
+delivers at most once (a dropped connection loses what it missed): a waiter also looks again
+every ``RECHECK_SECONDS``.
 """
 import logging
 import math
@@ -78,7 +78,7 @@ class TaskWaits:
         while not self.closing.is_set():
             pubsub = self.client.pubsub()
             try:
-                pubsub.subscribe(keys.TASK_FINISHED)
+                pubsub.subscribe(keys.task_finished(self.client))
                 while not self.closing.is_set():
                     message = pubsub.get_message(timeout=READ_TIMEOUT_SECONDS)
                     if message is None:

@@ -51,7 +51,7 @@ def test_completing_failing_or_cancelling_wakes_that_task_s_waiters_only(registr
 
 def test_a_task_nobody_waits_for_publishes_nothing(registry, private_store):
     listener = private_store.pubsub(ignore_subscribe_messages=True)
-    listener.subscribe(keys.TASK_FINISHED)
+    listener.subscribe(keys.task_finished(private_store))
     try:
         awaited, unwatched = store_task(registry).task_id, store_task(registry).task_id
         private_store.set(keys.awaited(awaited), 1, ex=10)
@@ -65,6 +65,31 @@ def test_a_task_nobody_waits_for_publishes_nothing(registry, private_store):
         assert published == [awaited]
     finally:
         listener.close()
+
+
+def test_a_task_finished_in_another_database_wakes_no_waiter_here(private_redis, waits):
+    # Pub/sub channels are server-wide: a deployment in database 1 must not wake database
+    # 0's waiters, even for an id both wait on.
+    other = connect(private_redis.database(1))
+    other.flushdb()
+    try:
+        other_registry = TaskRegistry(other, ttl_seconds=3600, event_maxlen=1000,
+                                      estimate_window_seconds=60, max_attempts=3)
+        task_id = store_task(other_registry).task_id
+        other.set(keys.awaited(task_id), 1, ex=10)  # a waiter of database 1
+        listener = other.pubsub(ignore_subscribe_messages=True)
+        listener.subscribe(keys.task_finished(other))
+        woken_here = waits.watch(task_id, 10)
+
+        assert complete(other_registry, task_id) == 1
+        message, deadline = None, time.monotonic() + 5
+        while message is None and time.monotonic() < deadline:
+            message = listener.get_message(timeout=0.1)
+        listener.close()
+        assert message is not None and message["data"] == task_id  # database 1 was told
+        assert not woken_here.wait(1)
+    finally:
+        other.flushdb()
 
 
 def test_closing_wakes_every_waiter(registry, waits):
