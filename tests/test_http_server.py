@@ -5,6 +5,8 @@ import json
 import socket
 import time
 
+import pytest
+
 from conftest import APIServer
 
 KEEPALIVE_SECONDS = 2  # app/gunicorn_config.py: keepalive
@@ -81,6 +83,33 @@ def test_a_malformed_request_is_refused_and_logged(api_server):
     assert [(line["logger"], line["level"]) for line in complaints] == [
         ("gunicorn.error", "WARNING")], complaints
     assert not [line for line in new_log_lines(api_server, offset) if "Traceback" in line]
+
+
+@pytest.mark.parametrize("head", [
+    b"Host: t\r\nX-Folded: a\r\n b\r\n",  # obsolete line folding
+    b"Host: t\r\nBad Name: x\r\n",  # a space in the name
+    b"Content-Length : 0\r\nHost: t\r\n",  # a space before the colon
+    b"Host: t\r\nX-Bare: a\rb\r\n",  # a lone CR in a value
+    b"Host: t\r\nX-Long: " + b"x" * 8191 + b"\r\n",  # gunicorn's limit_request_field_size
+    b"".join(b"X-%d: v\r\n" % i for i in range(101)),  # over limit_request_fields
+], ids=["folded", "name", "space-before-colon", "bare-cr", "too-long", "too-many"])
+def test_a_malformed_header_field_refuses_the_request(api_server, head):
+    # gevent's own reading (Python's email parser) took such a line for the start of the
+    # body, dropping the fields after it, or kept part of it.
+    with connect(api_server) as connection:
+        connection.sendall(b"GET /health/live HTTP/1.1\r\n" + head + b"\r\n")
+        assert read_response(connection).startswith(b"HTTP/1.1 400")
+
+
+def test_header_fields_within_the_limits_are_read_whole(api_server):
+    # 100 fields, each up to 8,190 bytes, as gunicorn's defaults allow.
+    head = b"".join(b"X-Filler-%d: v\r\n" % i for i in range(97))
+    head += b"X-Long: " + b"x" * 8182 + b"\r\nHost: t\r\nX-Request-ID:   spaced-id \t\r\n"
+    with connect(api_server) as connection:
+        connection.sendall(b"GET /health/live HTTP/1.1\r\n" + head + b"\r\n")
+        answer = read_response(connection)
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert b"\r\nX-Request-ID: spaced-id\r\n" in answer  # the value, without its spaces
 
 
 def test_a_graceful_stop_does_not_wait_for_idle_clients(redis_server, tmp_path):
