@@ -92,7 +92,9 @@ class CookieFirstSessions(SecureCookieSessionInterface):
     """
 
     def open_session(self, app, request):
-        if app.secret_key and self.get_cookie_name(app) not in request.cookies:
+        # No Cookie header at all is the usual case, found without parsing one.
+        if app.secret_key and ("HTTP_COOKIE" not in request.environ
+                               or self.get_cookie_name(app) not in request.cookies):
             return self.session_class()
         return super().open_session(app, request)
 
