@@ -60,9 +60,16 @@ class GroupCommit:
         while True:
             group = [self._waiting.get()]
             deadline = time.monotonic() + self.window
+            if not self.window:
+                # One yield lets requests already being read join the group. A get with a
+                # zero timeout did that too, but under gevent it starts a timer and waits a
+                # turn of the event loop: 5% fewer requests/s (wrk pairs, POST /task).
+                time.sleep(0)
             while len(group) < self.max_group:
                 try:
-                    group.append(self._waiting.get(timeout=max(deadline - time.monotonic(), 0)))
+                    remaining = deadline - time.monotonic()
+                    group.append(self._waiting.get(timeout=remaining) if remaining > 0
+                                 else self._waiting.get_nowait())
                 except queue.Empty:
                     break
             try:
