@@ -14,7 +14,10 @@ sentence. The rule errs on the side of splitting: "No. 5" ends a sentence after 
 import re
 
 # A run of sentence-ending marks with its closing quotes or brackets, before white space.
-_SENTENCE_END = re.compile(r"[.!?\u2026]+[\"'\u2019\u201d)\]]*(?=\s)|\n")
+# Taken whole or not at all (possessive), and tried from a run's first mark only: with
+# backtracking, 20,000 "!" took 3 s (each position tried every shorter run).
+_SENTENCE_END = re.compile(
+    r"(?<![.!?\u2026])[.!?\u2026]++[\"'\u2019\u201d)\]]*+(?=\s)|\n")
 # The word before a single "." that does not end a sentence (searched up to the ".").
 _ABBREVIATION = re.compile(r"(?<![\w.])(?:mrs?|ms|dr|prof|st|vs|e\.g|i\.e|[^\W\d_])\Z",
                            re.IGNORECASE)

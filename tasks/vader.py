@@ -1,4 +1,4 @@
-"""VADER, the same scores for less CPU: three shortcuts, each exact, nothing else touched.
+"""VADER, the same scores for less CPU: four shortcuts, each exact, nothing else touched.
 
 ``vaderSentiment`` 3.3.2 spends about 40% of ``polarity_scores`` on work whose result is
 known without doing it:
@@ -11,6 +11,10 @@ known without doing it:
   every token of the text and compares one of them against each negation word in a list,
   which makes a text's cost grow with the square of its length. Here only the tokens the
   rule reads are lowercased, and the negation words are a set.
+- Idioms: for a sentiment word after three it does not know, it lowercases every token of
+  the text to read the six around that word: a text built of such words cost seconds
+  (20,000 characters of "x y z good" took 0.4 s, of emoji 6 s). Here only those six are
+  handed to VADER's own check.
 - Words it does not know: ``sentiment_valence`` gives them 0 after a method call and a
   lookup; the loop that calls it now appends the 0 itself.
 
@@ -66,6 +70,17 @@ class FasterVader(SentimentIntensityAnalyzer):
             sentiments = self.sentiment_valence(valence, sentitext, item, i, sentiments)
         sentiments = self._but_check(words_and_emoticons, sentiments)
         return self.score_valence(sentiments, text)
+
+    @staticmethod
+    def _special_idioms_check(valence, words_and_emoticons, i):
+        # VADER's check reads the words from i - 3 to i + 2, and i + 1 and i + 2 only where
+        # the text has them: the same as the slice has them, with i at 3. VADER calls it
+        # with i above 2; below, its negative indexes read from the text's end.
+        if i < 3:
+            return SentimentIntensityAnalyzer._special_idioms_check(
+                valence, words_and_emoticons, i)
+        return SentimentIntensityAnalyzer._special_idioms_check(
+            valence, words_and_emoticons[i - 3:i + 3], 3)
 
     @staticmethod
     def _negation_check(valence, words_and_emoticons, start_i, i):

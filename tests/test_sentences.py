@@ -1,7 +1,15 @@
 """The sentence rule: where a text's sentences begin and end."""
-import pytest
+import re
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tasks import sentences as rule
 from tasks.sentences import spans
+
+# The rule's sentence ends as first written, with a backtracking run of marks.
+BACKTRACKING_END = re.compile(r"[.!?\u2026]+[\"'\u2019\u201d)\]]*(?=\s)|\n")
 
 
 def sentences(text: str) -> list[str]:
@@ -50,3 +58,23 @@ def test_offsets_are_character_indexes():
     text = "😀 Très bien. Super!"
 
     assert spans(text) == [(0, 12), (13, 19)]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet=".!?\u2026\"')\u201d \na", max_size=40))
+def test_the_run_of_marks_finds_the_ends_the_backtracking_one_found(text):
+    assert ([m.span() for m in rule._SENTENCE_END.finditer(text)]
+            == [m.span() for m in BACKTRACKING_END.finditer(text)])
+
+
+def test_a_run_of_marks_is_tried_from_its_first_mark_only():
+    # What keeps a long run linear: no attempt starts inside it.
+    assert rule._SENTENCE_END.match("!!! x", 1) is None
+    assert rule._SENTENCE_END.match("!!! x", 0).group() == "!!!"
+
+
+def test_a_long_run_of_marks_is_one_sentence():
+    # With backtracking, each position of the run tried every shorter run: 20,000 marks
+    # took 3 s.
+    assert sentences("!" * 20_000) == ["!" * 20_000]
+    assert sentences("Wow" + "!" * 20_000 + " ok") == ["Wow" + "!" * 20_000, "ok"]
