@@ -59,9 +59,8 @@ local function append_event(event, result)
          encoded
 end
 
--- A task finished (completed, failed or cancelled): when a request waits for it
--- (GET /task/{id}?wait=, which marks it awaited), its id goes to the API processes. One
--- EXISTS per finished task when nobody waits.
+-- A task finished: when a request waits for it (GET /task/{id}?wait=, which marks it
+-- awaited), its id goes to the API processes. One EXISTS per finished task when nobody waits.
 local function tell_waiters(id)
   if redis.call('EXISTS', string.format(cfg.awaited, id)) == 1 then
     redis.call('PUBLISH', cfg.task_finished, id)
@@ -89,10 +88,11 @@ local function webhook(kind, event_id, encoded, key, callback, owner)
   redis.call('XADD', cfg.outbox, 'MAXLEN', '~', cfg.outbox_maxlen, '*', unpack(entry))
 end
 local WEBHOOK_KINDS = {completed = 'task.completed', failed = 'task.failed'}
+local FINISHED = {completed = true, failed = true, cancelled = true}  -- registry.FINISHED_STATUSES
 
 -- A task's state change. ``f``, when given, holds the task's channel, priority,
 -- customer_id, worker, request_id, callback_url and owner already read; ``result`` as for
--- ``append_event``.
+-- ``append_event``. A finished task also tells its waiters.
 local function emit(key, id, status, extra, f, result)
   f = f or redis.call('HMGET', key, 'channel', 'priority', 'customer_id', 'worker',
                       'request_id', 'callback_url', 'owner')
@@ -103,6 +103,7 @@ local function emit(key, id, status, extra, f, result)
   local event_id, encoded = append_event(event, result)
   local kind = WEBHOOK_KINDS[status]
   if kind then webhook(kind, event_id, encoded, key, f[6], f[7]) end
+  if FINISHED[status] then tell_waiters(id) end
 end
 
 -- Sorted-set writes of a script run, grouped by key and sent in a few variadic calls at
@@ -172,7 +173,6 @@ local function fail(key, id, code, message)
   failures = failures + 1
   count(f[1], {failed = 1, ['failed_' .. code] = 1})
   emit(key, id, 'failed', {error = {code = code, message = message}})
-  tell_waiters(id)
 end
 """
 
@@ -456,7 +456,6 @@ for i, item in ipairs(items) do
     end
     count(f[4], increments)
     emit(key, id, 'completed', nil, {f[4], f[5], f[6], f[7], f[9], f[10], f[8]}, result)
-    tell_waiters(id)
     if escalate then
       local event_id, encoded = append_event({
         type = 'escalation', task_id = id, channel = f[4], priority = f[5],
@@ -563,7 +562,6 @@ hold_customer_index(f[4], f[5])
 redis.call('ZREM', waiting_key(f[2], f[3]), id)
 count(f[2], {cancelled = 1})
 emit(key, id, 'cancelled')
-tell_waiters(id)
 write_tally()
 return 1
 """
