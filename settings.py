@@ -56,6 +56,9 @@ SETTINGS = (
             "Pool processes of the Celery worker `make run` starts."),
     Setting("RATE_LIMIT", "6000/minute", str,
             "Per-token request limit in flask-limiter syntax; `off` disables it."),
+    Setting("AUTH_FAILURE_LIMIT", "30/minute", str,
+            "Wrong tokens one client address may present per window (same syntax) before "
+            "its requests with a token get `429` until the window ends; `off` disables it."),
     Setting("WEBHOOK_ALLOW_PRIVATE", "0", _bool,
             "`1` allows webhook and callback URLs that resolve to loopback, link-local, "
             "private, multicast, reserved or unspecified addresses (refused otherwise)."),

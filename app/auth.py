@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app, g, request
 from werkzeug.exceptions import MethodNotAllowed
 
-from app import sessions
+from app import failed_auth, sessions
 from app.errors import APIError
 
 CHANNEL = "channel"
@@ -103,8 +103,13 @@ def _check_token() -> None:
     # table is public in /openapi.json); a 401 there would send clients after credentials.
     if isinstance(request.routing_exception, MethodNotAllowed):
         return
-    principal = identify(request.headers.get("Authorization", ""))
+    credentials = request.headers.get("Authorization", "")
+    if credentials:
+        failed_auth.refuse_if_locked_out()
+    principal = identify(credentials)
     if principal is None:
+        if credentials:
+            failed_auth.record_failure()
         raise APIError("UNAUTHORIZED", "A valid bearer token is required.",
                        headers={"WWW-Authenticate": 'Bearer realm="sentiment-platform"'})
     g.principal = principal
@@ -118,4 +123,5 @@ def init_app(app: Flask) -> None:
         known.hex()[:PRINCIPAL_ID_HEX] for known, role in app.extensions["auth_digests"]
         if role == OPERATOR)
     sessions.init_app(app)
+    failed_auth.init_app(app)
     app.before_request(_check_token)

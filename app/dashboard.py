@@ -20,7 +20,7 @@ from flask import (
     url_for,
 )
 
-from app import sessions
+from app import failed_auth, sessions
 from app.auth import authenticate, public, session_principal
 from app.errors import APIError
 
@@ -37,6 +37,7 @@ REFUSED_TOKEN = {
     "csrf": (400, "The login form expired or came from another site; try again."),
     "off": (503, "Browser login is off on this server: it has no SECRET_KEY."),
     "logout": (400, "Log out with the dashboard's button: that request came without its form."),
+    "locked": (429, "Too many wrong tokens from this address; try again later."),
 }
 
 
@@ -61,9 +62,14 @@ def login():
         sessions.check_change()
     except APIError:
         return _refused("csrf")
+    try:
+        failed_auth.refuse_if_locked_out()
+    except APIError as locked:
+        return _refused("locked", locked.headers)
     principal = authenticate(f"Bearer {request.form.get('token', '')}",
                              current_app.extensions["auth_digests"])
     if principal is None:
+        failed_auth.record_failure()
         return _refused("unknown")
     if not principal.is_operator:
         return _refused("channel")
@@ -117,9 +123,11 @@ def _signed_in() -> bool:
     return sessions.enabled() and session_principal() is not None
 
 
-def _refused(reason: str) -> Response:
+def _refused(reason: str, headers: dict | None = None) -> Response:
     status, message = REFUSED_TOKEN[reason]
-    return _page("login.html", status, error=message)
+    response = _page("login.html", status, error=message)
+    response.headers.update(headers or {})
+    return response
 
 
 def _page(template: str, status: int, **context) -> Response:

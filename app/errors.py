@@ -40,7 +40,8 @@ _CODES = (
               "`Allow` header."),
     ErrorCode("PAYLOAD_TOO_LARGE", 413, "The request body is larger than `MAX_CONTENT_LENGTH`."),
     ErrorCode("UNSUPPORTED_MEDIA_TYPE", 415, "The body is not `application/json`."),
-    ErrorCode("RATE_LIMITED", 429, "Too many requests for this token; see `Retry-After`."),
+    ErrorCode("RATE_LIMITED", 429, "Too many requests for this token, or too many wrong "
+              "tokens from this address; see `Retry-After`."),
     ErrorCode("INTERNAL_ERROR", 500, "An unexpected fault; it is logged, never shown."),
     ErrorCode("REDIS_UNAVAILABLE", 503, "Redis (broker and registry) cannot be reached; "
               "nothing was accepted. Retry with backoff."),

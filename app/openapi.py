@@ -86,7 +86,8 @@ may use the operator routes (a channel token gets `403 FORBIDDEN` there).
 
 **Rate limit.** Each token may make `RATE_LIMIT` requests across all routes; answers carry
 `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`, and a request over the
-limit gets `429 RATE_LIMITED` with `Retry-After`.
+limit gets `429 RATE_LIMITED` with `Retry-After`. So does, until its window ends, a request
+with a token from a client address that presented `AUTH_FAILURE_LIMIT` wrong tokens.
 
 **Browser sessions.** The operator dashboard (`/dashboard`, listed under `x-browser-pages`,
 not as operations) trades an operator token for a session cookie; the routes it reads accept

@@ -9,6 +9,8 @@ routes that need Redis answer 503 anyway, and monitoring keeps working.
 from flask import Flask, Response, g, request
 from flask_limiter import Limiter
 
+from tasks import keys
+
 # Short waits: a Redis outage must not add seconds to every request before it fails open.
 STORAGE_TIMEOUT_SECONDS = 0.5
 
@@ -50,7 +52,7 @@ def init_app(app: Flask) -> None:
         storage_uri=app.config["REDIS_URL"],
         storage_options={"socket_timeout": STORAGE_TIMEOUT_SECONDS,
                          "socket_connect_timeout": STORAGE_TIMEOUT_SECONDS},
-        key_prefix="sp:rate",
+        key_prefix=keys.RATE_LIMIT,
         strategy="fixed-window",
         headers_enabled=True,
         swallow_errors=True,

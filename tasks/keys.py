@@ -108,6 +108,9 @@ AGENTS = PREFIX + "agents"  # sorted set of agent hosts by last heartbeat; prune
 AGENT_COMMANDS = PREFIX + "agent_commands:%s"  # list of commands for one host's agent; expires
 AGENT_REPLY = PREFIX + "agent_reply:%s"  # list of an agent's replies to one command; expires
 API_METRICS = PREFIX + "api_metrics:%d"  # hash per time bucket of API request counters; expires
+# flask-limiter's counters per token and window (keys LIMITS:LIMITER/sp:rate/...); expire
+RATE_LIMIT = PREFIX + "rate"
+AUTH_FAILURES = PREFIX + "authfail"  # wrong tokens per client address and window; expire
 # string per dashboard session ended by logout, until its cookie would have expired; expires
 ENDED_SESSION = PREFIX + "session_ended:%s"
 
