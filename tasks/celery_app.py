@@ -1,7 +1,7 @@
 """The Celery application: the workers' own, and one per API app to publish with."""
 from celery import Celery
 
-from tasks import gc_freeze, worker_logging  # noqa: F401  (they connect Celery's signals)
+from tasks import gc_freeze, solo_time_limit, worker_logging  # noqa: F401  (Celery signals)
 from workers import heartbeat, priorities
 from workers.pausing import FollowPausedChannels
 from workers.reaper import RequeueSweep

@@ -235,6 +235,22 @@ def test_a_task_over_its_time_limit_fails_and_the_worker_carries_on(redis_server
     assert after_task["status"] == "completed"
 
 
+def test_a_solo_worker_holds_its_tasks_to_the_time_limit_too(redis_server, client, store,
+                                                            tmp_path):
+    # Celery enforces time limits from a prefork parent only; the urgent lane runs solo.
+    slow = submit(client, "STALL 10 never finishes in time", priority="high")
+    after = submit(client, priority="high")
+
+    started = time.monotonic()
+    with fault_worker(redis_server, tmp_path, "--pool", "solo", "--priorities", "high"):
+        slow_task, after_task = finished(store, [slow, after])
+
+    assert (slow_task["status"], slow_task["error_code"]) == ("failed", "TASK_TIMEOUT")
+    assert slow_task["worker"].startswith("test-worker@")
+    assert after_task["status"] == "completed"
+    assert time.monotonic() - started < 10  # the stall did not run its course
+
+
 def test_rate_limit_holds_across_gunicorn_processes(redis_server, tmp_path):
     api = APIServer(redis_server.url, tmp_path / "api.log", RATE_LIMIT="20/minute",
                     WEB_CONCURRENCY=2)
