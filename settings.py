@@ -54,6 +54,10 @@ SETTINGS = (
             "WebSockets included."),
     Setting("WORKER_CONCURRENCY", "2", int,
             "Pool processes of the Celery worker `make run` starts."),
+    Setting("WORKER_NICENESS", "19", int,
+            "Niceness a worker that takes `normal` or `low` messages sets itself at start, so "
+            "the API, Redis and the urgent lane on its host get a core first; `0` keeps the "
+            "one it was started with."),
     Setting("RATE_LIMIT", "6000/minute", str,
             "Per-token request limit in flask-limiter syntax; `off` disables it."),
     Setting("AUTH_FAILURE_LIMIT", "30/minute", str,

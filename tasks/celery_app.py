@@ -3,6 +3,7 @@ from celery import Celery
 
 from tasks import gc_freeze, solo_time_limit, worker_logging  # noqa: F401  (Celery signals)
 from workers import heartbeat, priorities
+from workers.niceness import YieldToUrgentWork
 from workers.pausing import FollowPausedChannels
 from workers.reaper import RequeueSweep
 
@@ -12,6 +13,7 @@ def make_celery(broker_url: str | None = None) -> Celery:
     app = Celery("sentiment", include=["tasks.sentiment"])
     app.config_from_object("celeryconfig")
     app.steps["worker"].add(RequeueSweep)
+    app.steps["worker"].add(YieldToUrgentWork)
     app.steps["consumer"].add(FollowPausedChannels)
     heartbeat.install(app)  # worker state pushed to Redis; adds --platform-id
     priorities.install(app)  # adds --priorities
