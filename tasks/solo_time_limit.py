@@ -8,7 +8,8 @@ raises ``SoftTimeLimitExceeded`` in the task as prefork's signal does: the task 
 ``TASK_TIMEOUT`` and the worker takes the next one. The limit is the one prefork would use:
 the message's, the task's, else the worker's (``TASK_SOFT_TIME_LIMIT_SECONDS`` or
 ``--soft-time-limit``). There is no hard limit: the handler runs between Python bytecodes,
-and analysis is Python; a worker stuck anyway is requeued from by the requeue sweep.
+and analysis is Python; a task stuck anyway is requeued to another worker by the requeue
+sweep.
 """
 import signal
 
