@@ -296,6 +296,9 @@ def priority_table(result: dict) -> list[str]:
          lambda r: ms(r["high_stored_ms"]["p50_ms"])),
         ("high POST to result stored p99 (server clock)",
          lambda r: ms(r["high_stored_ms"]["p99_ms"])),
+        ("Redis forks (AOF rewrites) / late fsyncs while the highs went",
+         lambda r: "{forks} / {aof_delayed_fsync}".format(**r["redis_events_during_high"])
+         if "redis_events_during_high" in r else "—"),
         ("backlog accepted/s with no worker running",
          lambda r: num(r["backlog_accept_per_s_no_worker"])),
         ("its submit p99", lambda r: ms(r["backlog_submit_ms_no_worker"]["p99"])),

@@ -67,10 +67,15 @@ def run_stack(ctx: Context, stack: Stack, bodies: list[dict], name: str) -> dict
     trips = []
     try:
         backlog_at_first = stack.backlog()
+        redis_before = ctx.redis_counters()
         for index in range(plan.high_messages):
             body = stack.submission(texts[(index * 37) % len(texts)], "chat", "high")
             trips.append(trip(stack, client, body, TRIP_TIMEOUT_SECONDS))
         backlog_after_last = stack.backlog()
+        # Forks (AOF rewrites) and late fsyncs while the high messages went: a slow tail's
+        # likeliest cause besides the backlog itself.
+        redis_events = {name: value - redis_before[name]
+                        for name, value in ctx.redis_counters().items()}
     finally:
         client.close()
         stack.stop_worker(hostname)
@@ -92,6 +97,7 @@ def run_stack(ctx: Context, stack: Stack, bodies: list[dict], name: str) -> dict
         # wait for a poll to see the result.
         "high_stored_ms": summary_ms(stored[t["task_id"]].finished - t["began"]
                                      for t in done if t["task_id"] in stored),
+        "redis_events_during_high": redis_events,
         "errors": [t["error"] for t in trips if "error" in t][:5],
     }
 
