@@ -370,9 +370,10 @@ METHOD = """## How each figure is measured
 - **Project** as `make run` starts it: `gunicorn --config python:app.gunicorn_config
   "app:create_app()"` with its default `WEB_CONCURRENCY` (one process, gunicorn's gevent_pywsgi
   worker), `RATE_LIMIT=off`, and one
-  `celery --app tasks.celery_app worker --queues chat,voice,email --concurrency 2`, and the
-  Procfile's `urgent` worker (`--pool solo --priorities high`), which takes `high` messages
-  only and so sits idle except in the priority scenario.
+  `celery --app tasks.celery_app worker --queues chat,voice,email --concurrency 2` (which
+  sets itself to niceness `WORKER_NICENESS`, 19, as it starts), and the Procfile's `urgent`
+  worker (`--pool solo --priorities high`), which takes `high` messages only and so sits idle
+  except in the priority scenario.
 - **Peer** (`bench/peer/`): one Celery task per message, Redis broker and result backend,
   prefork with 2 processes, Celery's Redis priority steps with `queue_order_strategy:
   priority` and a prefetch of 1 as Celery's documentation advises, Flask on 2 sync gunicorn
